@@ -1,0 +1,1 @@
+"""Data preparation: the synthetic talking-face corpus, video preprocessing and TFDS builders."""
