@@ -164,8 +164,8 @@ def _finish_segment(seg: _Segment, audio: np.ndarray, item: VideoItem, index: in
       "head_rotation": np.stack(seg.rotation).astype(np.float32),
       "head_translation": np.stack(seg.translation).astype(np.float32),
       "lip_mask": np.packbits(np.stack(seg.lip_masks).astype(bool), axis=-1),
-      "rect_mask": np.packbits(np.broadcast_to(masking.rect_mask(config.size).astype(bool),
-                                               (n, config.size, config.size)), axis=-1),
+      "rect_mask": np.packbits(np.stack([masking.rect_mask(p, config.size) for p in landmarks])
+                               .astype(bool), axis=-1),
       "box": np.stack(seg.boxes).astype(np.float32),
       "mouth_opening": np.array([fg.mouth_opening(p) for p in landmarks], np.float32),
       "audio": np.round(np.clip(clip_audio, -1, 1) * 32767).astype(np.int16),

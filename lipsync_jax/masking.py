@@ -45,8 +45,17 @@ def pose_aware_mask(landmarks: np.ndarray, size: int, pose=None, jaw_open: float
   return mask
 
 
-def rect_mask(size: int) -> np.ndarray:
-  """The lower half of the crop (Wav2Lip and most peers), uint8 {0, 1}."""
+def rect_mask(landmarks: np.ndarray, size: int, margin: float = 0.05) -> np.ndarray:
+  """The rectangular baseline (Wav2Lip and most peers): the lower half of the face box.
+
+  Peers crop to the face box and mask its lower half; our crops hold more context, so the box is
+  the mesh's extent, widened by `margin` of its side. uint8 {0, 1}.
+  """
+  pts = np.asarray(landmarks)[:, :2]
+  lo, hi = pts.min(0), pts.max(0)
+  pad = margin * (hi - lo).max()
+  x0, x1 = int(np.floor(lo[0] - pad)), int(np.ceil(hi[0] + pad))
+  y0, y1 = int(np.floor((lo[1] + hi[1]) / 2)), int(np.ceil(hi[1] + pad))
   mask = np.zeros((size, size), np.uint8)
-  mask[size // 2:] = 1
+  mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 1
   return mask
