@@ -206,6 +206,7 @@ def process_video(item: VideoItem, config: PrepareConfig = PrepareConfig(), mesh
 
 def _segments(item, audio, max_frames, config, mesh, timer):
   r = config.smooth_radius
+  face_frames, emitted = 0, 0
   pending = collections.deque()  # (index, frame, landmarks) awaiting their smoothed box
   boxes = {}  # index -> raw box, for the current run of consecutive face frames
   seg, seg_index, frames_seen = None, 0, 0
@@ -267,20 +268,31 @@ def _segments(item, audio, max_frames, config, mesh, timer):
     if pts is not None and (pts[:, :2].max(0) - pts[:, :2].min(0)).max() < config.min_face_px:
       pts = None
     if pts is None:
-      yield from flush_run()
+        for out in flush_run():
+        emitted += 1
+        yield out
       t = time.perf_counter()
       continue
+    face_frames += 1
     boxes[k] = _box_from_landmarks(pts, config)
     boxes.pop(k - 2 * r - 1, None)
     pending.append((k, frame, pts))
     while pending and pending[0][0] + r <= k:
       out = finalize(*pending.popleft())
       if out is not None:
+        emitted += 1
         yield out
     t = time.perf_counter()
-  yield from flush_run()
+  for out in flush_run():
+    emitted += 1
+    yield out
   if frames_seen == 0:
     raise media.MediaError(item.path, "no video frames decoded")
+  if face_frames == 0:
+    raise media.MediaError(item.path, f"no face found in any of its {frames_seen} frames")
+  if emitted == 0:
+    raise media.MediaError(item.path, f"a face is visible in {face_frames} of {frames_seen} frames, "
+                           f"but in no run of {config.min_frames} consecutive frames")
 
 
 def save_segment(segment: dict, path: str):

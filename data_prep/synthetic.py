@@ -308,7 +308,7 @@ def render_clip(spec: ClipSpec, out_dir: str, config: RenderConfig = RenderConfi
   audio = audio[:num_frames * samples_per_frame]
   audio = (audio + rng.normal(0, 1e-3, audio.shape)).astype(np.float32)
   phonemes = [(t + lead, p) for t, p in speech.phonemes]
-  track = visemes.mouth_track(phonemes, num_frames / config.fps, config.fps)[:num_frames]
+  track = visemes.mouth_track(phonemes, num_frames, config.fps)
   jaw = np.clip(track[:, 0] * spec.articulation, 0.0, 1.0)
   width, rnd = track[:, 1], track[:, 2]
 

@@ -69,9 +69,9 @@ def segments(phonemes: list[tuple[float, str]], duration: float):
   return out
 
 
-def mouth_track(phonemes: list[tuple[float, str]], duration: float, fps: float) -> np.ndarray:
+def mouth_track(phonemes: list[tuple[float, str]], num_frames: int, fps: float) -> np.ndarray:
   """(num_frames, 3) jaw_open, lip_width, lip_round at frame centres t = (k + 0.5) / fps."""
-  num_frames = int(np.floor(duration * fps))
+  duration = num_frames / fps
   times = (np.arange(num_frames) + 0.5) / fps
   segs = [(0.0, phonemes[0][0] if phonemes else duration, _VISEMES["_"])] + segments(phonemes, duration)
   num = np.zeros((num_frames, 3))

@@ -1,0 +1,146 @@
+"""Training batches from the TFDS talking-face datasets, without TensorFlow.
+
+Every sample of a global batch is a pure function of (seed, step, position in the global batch):
+
+  - a clip, drawn uniformly from the split;
+  - T = 5 consecutive frames of it, with their lip masks (pose-aware or rectangular) and the
+    0.2 s mel window of each frame (lipsync_jax.audio);
+  - one reference frame from the same clip, away from the T frames when the clip allows;
+  - T mel windows from an independently drawn training clip, the audio of the sync regulariser
+    (paper eq. 9).
+
+So the iterator's whole state is the step: checkpoint `get_state()`, `set_state()` it back and the
+next batch is exactly the one an uninterrupted run would have seen. In a multi-host run process p
+of P builds the rows [p * B / P, (p + 1) * B / P) of each global batch, each host reading its own
+samples, ready for jax.make_array_from_process_local_data.
+
+Batch (this host's rows, B' = B / P):
+  frames      (B', T, 256, 256, 3) uint8
+  masks       (B', T, 256, 256, 1) uint8 {0, 1}
+  mels        (B', T, 20, 80) float32
+  reference   (B', 256, 256, 3) uint8
+  sync_mels   (B', T, 20, 80) float32
+  clip_index  (B',) int32, start_frame (B',) int32  (which samples these are)
+"""
+
+import concurrent.futures
+import dataclasses
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from lipsync_jax import audio as audio_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  num_frames: int = 5  # T
+  mask: str = "pose"  # "pose" (paper 3.1) or "rect" (lower half of the face box)
+  reference_gap: int = 5  # frames kept between the reference and the T-frame window when possible
+  seed: int = 0
+  num_threads: int = 8
+  prefetch: int = 2  # batches prepared ahead
+
+
+def open_split(name: str, data_dir: str, split: str):
+  """The array_record data source of a TFDS split (random access, no TensorFlow)."""
+  import tensorflow_datasets as tfds
+  from data_prep import tfds_builders  # noqa: F401  (registers the builders)
+  return tfds.builder(name, data_dir=data_dir).as_data_source(split)
+
+
+def decode_jpeg(data) -> np.ndarray:
+  bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if bgr is None:
+    raise ValueError("corrupt JPEG frame in the dataset")
+  return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def unpack_masks(packed: np.ndarray) -> np.ndarray:
+  """(..., H, W/8) bit-packed masks -> (..., H, W, 1) uint8 {0, 1}."""
+  return np.unpackbits(packed, axis=-1)[..., None]
+
+
+def sample_example(source: Sequence, step: int, position: int, config: PipelineConfig) -> dict:
+  """The sample at (step, position) of the global batch: deterministic for the config's seed."""
+  rng = np.random.default_rng([config.seed, step, position])
+  t = config.num_frames
+  clip_index = int(rng.integers(len(source)))
+  clip = source[clip_index]
+  n = int(clip["num_frames"])
+  if n < t:
+    raise ValueError(f"clip {clip['clip_id']!r} has {n} frames, fewer than T={t}")
+  start = int(rng.integers(n - t + 1))
+  window = range(start, start + t)
+  far = [i for i in range(n) if i < start - config.reference_gap or i >= start + t + config.reference_gap]
+  ref_index = int(rng.choice(far)) if far else int(rng.integers(n))
+  mask_key = {"pose": "lip_mask", "rect": "rect_mask"}[config.mask]
+  other = source[int(rng.integers(len(source)))]
+  other_start = int(rng.integers(int(other["num_frames"]) - t + 1))
+  return {
+      "frames": np.stack([decode_jpeg(clip["frames"][i]) for i in window]),
+      "masks": unpack_masks(clip[mask_key][start:start + t]),
+      "mels": audio_lib.mel_windows(clip["mel"], window),
+      "reference": decode_jpeg(clip["frames"][ref_index]),
+      "sync_mels": audio_lib.mel_windows(other["mel"], range(other_start, other_start + t)),
+      "clip_index": np.int32(clip_index),
+      "start_frame": np.int32(start),
+  }
+
+
+class TrainIterator:
+  """Yields this host's share of each global batch, step after step, prefetching in threads."""
+
+  def __init__(self, source: Sequence, global_batch_size: int, config: PipelineConfig = PipelineConfig(),
+               process_index: int = 0, process_count: int = 1, start_step: int = 0):
+    if global_batch_size % process_count:
+      raise ValueError(f"global batch {global_batch_size} does not split over {process_count} hosts")
+    if len(source) == 0:
+      raise ValueError("the training split is empty")
+    self.source = source
+    self.config = config
+    self.local_batch_size = global_batch_size // process_count
+    self.first_position = process_index * self.local_batch_size
+    self.step = start_step
+    self._pool = concurrent.futures.ThreadPoolExecutor(config.num_threads)
+    self._pending = {}  # step -> futures of its samples
+
+  def _submit(self, step):
+    if step not in self._pending:
+      self._pending[step] = [
+          self._pool.submit(sample_example, self.source, step, self.first_position + i, self.config)
+          for i in range(self.local_batch_size)]
+
+  def batch(self, step: int) -> dict:
+    """The batch at `step` (computed now, not prefetched): for evaluation and tests."""
+    samples = [sample_example(self.source, step, self.first_position + i, self.config)
+               for i in range(self.local_batch_size)]
+    return _stack(samples)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict:
+    for s in range(self.step, self.step + 1 + self.config.prefetch):
+      self._submit(s)
+    samples = [f.result() for f in self._pending.pop(self.step)]
+    self.step += 1
+    return _stack(samples)
+
+  def get_state(self) -> dict:
+    return {"step": self.step}
+
+  def set_state(self, state: dict):
+    for futures in self._pending.values():
+      for f in futures:
+        f.cancel()
+    self._pending.clear()
+    self.step = int(state["step"])
+
+  def close(self):
+    self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _stack(samples: list[dict]) -> dict:
+  return {k: np.stack([s[k] for s in samples]) for k in samples[0]}

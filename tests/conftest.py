@@ -1,0 +1,40 @@
+"""Shared fixtures. XLA gets 8 host devices before jax is imported anywhere in the test session."""
+
+import os
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+# A small corpus: clip 0 is the held-out test identity, clips 1.. are training identities.
+NUM_CLIPS = 5
+SEED = 7
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory):
+  from data_prep import synthetic
+  out = str(tmp_path_factory.mktemp("corpus"))
+  index = synthetic.build_corpus(out, NUM_CLIPS, SEED, workers=2, test_fraction=0.2, progress=False)
+  assert not index["failures"], index["failures"]
+  return out
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(corpus_dir, tmp_path_factory):
+  from data_prep import prepare
+  out = str(tmp_path_factory.mktemp("prepared"))
+  stats = prepare.prepare(os.path.join(corpus_dir, "clips"), out, workers=2, progress=False)
+  assert stats["failed"] == 0 and stats["done"] == NUM_CLIPS, stats
+  return out
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(prepared_dir, tmp_path_factory):
+  from data_prep import tfds_builders
+  out = str(tmp_path_factory.mktemp("tfds"))
+  tfds_builders.build("synthetic_talking_faces", prepared_dir, out)
+  return out

@@ -1,0 +1,67 @@
+import json
+import os
+
+import numpy as np
+
+from data_prep import synthetic, visemes
+from lipsync_jax import face_geometry as fg
+from tests.conftest import NUM_CLIPS, SEED
+
+
+def test_specs_are_deterministic_and_hold_out_identities_and_voices():
+  a = synthetic.clip_specs(50, seed=3)
+  assert a == synthetic.clip_specs(50, seed=3)
+  assert a != synthetic.clip_specs(50, seed=4)
+  test = [s for s in a if s.split == "test"]
+  train = [s for s in a if s.split == "train"]
+  assert len(test) == 10
+  assert {s.identity for s in test} <= set(synthetic.TEST_IDENTITIES)
+  assert not {s.identity for s in train} & set(synthetic.TEST_IDENTITIES)
+  assert {s.voice for s in test} <= set(synthetic.TEST_VOICES)
+  assert not {s.voice for s in train} & set(synthetic.TEST_VOICES)
+  assert len({s.identity for s in train}) >= 3 and len({s.voice for s in train}) >= 4
+
+
+def test_corpus_files_and_ground_truth(corpus_dir):
+  index = json.load(open(os.path.join(corpus_dir, "corpus.json")))
+  assert len(index["clips"]) == NUM_CLIPS
+  for spec in index["clips"]:
+    base = os.path.join(corpus_dir, "clips", spec["clip_id"])
+    meta = json.load(open(base + ".json"))
+    gt = np.load(base + ".npz")
+    n = meta["num_frames"]
+    assert gt["jaw_open"].shape == (n,) and gt["landmarks"].shape == (n, 478, 3)
+    # The rendered mouth opens with the jaw parameter and closes in the leading silence.
+    assert np.corrcoef(gt["jaw_open"], gt["mouth_opening"])[0, 1] > 0.9
+    lead_frames = int(meta["lead_silence"] * 25) - 3
+    assert gt["mouth_opening"].max() > 0.1
+    if lead_frames > 0:
+      assert gt["mouth_opening"][:lead_frames].max() < 0.3 * gt["mouth_opening"].max()
+
+
+def test_rendering_is_deterministic(corpus_dir, tmp_path):
+  spec = synthetic.clip_specs(NUM_CLIPS, SEED)[1]
+  synthetic.render_clip(spec, str(tmp_path))
+  a = np.load(os.path.join(corpus_dir, "clips", spec.clip_id + ".npz"))
+  b = np.load(os.path.join(tmp_path, "clips", spec.clip_id + ".npz"))
+  for key in a.files:
+    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_mouth_model_closes_and_opens():
+  c = fg.canonical_face()
+  closed = fg.deform_mouth(c, 0.0)
+  opened = fg.deform_mouth(c, 1.0)
+  gap = lambda p: p[fg.LOWER_LIP_INNER_MID, 1] - p[fg.UPPER_LIP_INNER_MID, 1]  # noqa: E731
+  assert gap(opened) - gap(closed) > 0.15
+  # The upper face does not move with the jaw.
+  np.testing.assert_allclose(opened[fg.rigid_indices()], closed[fg.rigid_indices()], atol=1e-9)
+
+
+def test_visemes_close_lips_for_bilabials_and_silence():
+  phonemes = [(0.0, "_"), (0.3, "a"), (0.5, "m"), (0.58, "a"), (0.8, "_")]
+  track = visemes.mouth_track(phonemes, 120, 100)
+  assert track[:20, 0].max() < 0.05  # silence
+  assert track[40, 0] > 0.5  # /a/
+  assert track[54, 0] < 0.2  # /m/ closes the lips even between vowels
+  assert track[-10:, 0].max() < 0.05
