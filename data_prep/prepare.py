@@ -14,7 +14,7 @@ Spans without a detectable face split the video into segments; segments shorter 
 Output: OUT/clips/<key>__NNN.npz per segment (written atomically), OUT/done/<key>.json once a video
 is finished (reruns skip it: resumable, and a kill -9 loses nothing finished), and
 OUT/failures.jsonl with one line per bad video and the reason (skipped on reruns unless
---retry_failed).
+--retry_failed). One run per output folder at a time: a rerun sweeps the temporaries of a killed run.
 """
 
 import argparse
@@ -268,7 +268,7 @@ def _segments(item, audio, max_frames, config, mesh, timer):
     if pts is not None and (pts[:, :2].max(0) - pts[:, :2].min(0)).max() < config.min_face_px:
       pts = None
     if pts is None:
-        for out in flush_run():
+      for out in flush_run():
         emitted += 1
         yield out
       t = time.perf_counter()
@@ -365,6 +365,14 @@ def _worker(args):
     return item, None, f"{item.path}: {type(e).__name__}: {e}"
 
 
+def _remove_stale_temporaries(output_dir: str):
+  """Temporaries of writes that a killed run never finished (one run per output folder at a time)."""
+  for root, _, files in os.walk(output_dir):
+    for name in files:
+      if name.startswith(".tmp-"):
+        os.remove(os.path.join(root, name))
+
+
 def load_failures(output_dir: str) -> dict:
   path = os.path.join(output_dir, "failures.jsonl")
   out = {}
@@ -391,6 +399,7 @@ def prepare(input_dir: str, output_dir: str, layout: str = "folder", workers: in
   todo = [it for it in items if not os.path.exists(_done_path(output_dir, it.key))
           and it.key not in failures]
   os.makedirs(output_dir, exist_ok=True)
+  _remove_stale_temporaries(output_dir)
   stats = {"videos": len(items), "skipped": len(items) - len(todo), "done": 0, "failed": 0,
            "frames": 0, "seconds": collections.defaultdict(float)}
   jobs = [(it, output_dir, config) for it in todo]
@@ -447,7 +456,7 @@ def main(argv=None):
         f"done or failed before; {stats['frames']} frames in {stats['wall_seconds']:.1f} s")
   if stats["failed"]:
     print(f"failures are listed in {os.path.join(args.output, 'failures.jsonl')}")
-  return 0
+  return 1 if stats["failed"] and not stats["done"] and not stats["skipped"] else 0
 
 
 if __name__ == "__main__":

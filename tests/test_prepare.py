@@ -1,0 +1,239 @@
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from data_prep import prepare
+from lipsync_jax import audio as audio_lib
+from lipsync_jax import face_geometry as fg
+from lipsync_jax import masking, media
+from tests.conftest import NUM_CLIPS
+from tests.media_helpers import write_raw
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _segments(prepared_dir):
+  return [prepare.load_segment(p) for p in sorted(glob.glob(os.path.join(prepared_dir, "clips", "*.npz")))]
+
+
+def _clip(corpus_dir, index=1):
+  path = sorted(glob.glob(os.path.join(corpus_dir, "clips", "*.mp4")))[index]
+  frames = list(media.iter_frames(path))
+  audio = media.read_audio(path, 16000, start_time=media.video_start_time(path))
+  return path, frames, audio
+
+
+def test_outputs_have_the_contracted_shapes(prepared_dir):
+  segs = _segments(prepared_dir)
+  assert len(segs) == NUM_CLIPS
+  for s in segs:
+    n = s["meta"]["num_frames"]
+    assert s["landmarks"].shape == (n, 478, 3)
+    assert s["lip_mask"].shape == s["rect_mask"].shape == (n, 256, 32)
+    assert s["head_rotation"].shape == (n, 3, 3)
+    assert s["mel"].shape == (4 * n + 1, 80)
+    assert s["audio"].shape == (640 * n,)
+    assert prepare.decode_frame(s, n - 1).shape == (256, 256, 3)
+
+
+def test_masks_cover_the_mouth_in_every_frame_and_spare_the_eyes(prepared_dir):
+  lips = list(fg.LIPS_UPPER_OUTER + fg.LIPS_LOWER_OUTER + fg.LIPS_UPPER_INNER + fg.LIPS_LOWER_INNER)
+  eyes = list(fg.RIGHT_EYE_UPPER + fg.LEFT_EYE_UPPER)
+  for s in _segments(prepared_dir):
+    masks = prepare.unpack_mask(s["lip_mask"], 256)
+    for mask, pts in zip(masks, s["landmarks"]):
+      xy = np.clip(np.round(pts[:, :2]).astype(int), 0, 255)
+      assert mask[xy[lips, 1], xy[lips, 0]].all()
+      assert not mask[xy[eyes, 1], xy[eyes, 0]].any()
+    rect = prepare.unpack_mask(s["rect_mask"], 256)
+    assert (rect[:, :100].sum() == 0) and rect.sum() > 0  # lower half of the face box only
+
+
+def _iou(a, b):
+  return np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
+
+
+def _rotate_about_centre(points, degrees, size=256):
+  m = cv2.getRotationMatrix2D((size / 2, size / 2), degrees, 1.0)
+  out = np.array(points, np.float64)
+  out[:, :2] = out[:, :2] @ m[:, :2].T + m[:, 2]
+  return out, m
+
+
+def test_mask_follows_a_rotated_head(prepared_dir):
+  s = _segments(prepared_dir)[1]
+  pts = s["landmarks"][10]
+  mask = masking.pose_aware_mask(pts, 256)
+  rotated_pts, m = _rotate_about_centre(pts, 25)
+  rotated_mask = masking.pose_aware_mask(rotated_pts, 256)
+  expected = cv2.warpAffine(mask, m, (256, 256), flags=cv2.INTER_NEAREST)
+  assert _iou(rotated_mask, expected) > 0.9
+  assert _iou(rotated_mask, mask) < 0.8  # it moved with the head
+
+
+def test_mask_from_the_mesh_of_a_rotated_image(prepared_dir):
+  """End to end: rotate the picture, find the mesh again, and the mask turns with the face."""
+  from lipsync_jax.face_mesh import FaceMesh
+  s = _segments(prepared_dir)[1]
+  frame = prepare.decode_frame(s, 10)
+  mask = masking.pose_aware_mask(s["landmarks"][10], 256)
+  m = cv2.getRotationMatrix2D((128, 128), -20, 1.0)
+  rotated = cv2.warpAffine(frame, m, (256, 256), borderMode=cv2.BORDER_REFLECT)
+  with FaceMesh(track=False) as mesh:
+    pts = mesh(rotated)
+  assert pts is not None
+  found = masking.pose_aware_mask(pts, 256)
+  expected = cv2.warpAffine(mask, m, (256, 256), flags=cv2.INTER_NEAREST)
+  assert _iou(found, expected) > 0.8
+
+
+def test_crop_is_stable(prepared_dir):
+  for s in _segments(prepared_dir):
+    box = s["box"]
+    side = box[:, 2].mean()
+    jerk = np.abs(np.diff(box[:, :2], 2, axis=0)).mean()
+    assert jerk < 0.004 * side, jerk / side  # smoothed: no frame-to-frame shake
+    nose = s["landmarks"][:, fg.NOSE_TIP, :2]
+    assert nose.std(0).max() < 0.05 * 256  # the crop follows the head
+
+
+def _flash_and_click(frames, audio, frame_index, fps_out=25):
+  frames = [f.copy() for f in frames]
+  frames[frame_index] = np.clip(frames[frame_index].astype(int) + 60, 0, 255).astype(np.uint8)
+  audio = audio * 0.05
+  t = frame_index / fps_out
+  audio[int(t * 16000):int(t * 16000) + 160] = 0.9
+  return frames, audio
+
+
+def _measured_times(segment):
+  brightness = [prepare.decode_frame(segment, i).mean() for i in range(segment["meta"]["num_frames"])]
+  k = int(np.argmax(brightness)) + segment["meta"]["start_frame"]
+  energy = segment["mel"].mean(1)
+  m = int(np.argmax(energy)) + 4 * segment["meta"]["start_frame"]
+  return k / 25, m / 100
+
+
+@pytest.mark.parametrize("fps", [25, 30])
+def test_audio_and_video_stay_aligned(corpus_dir, tmp_path, fps):
+  _, frames, audio = _clip(corpus_dir)
+  if fps != 25:  # resample the clip to 30 fps by time, then flash a 30 fps frame
+    frames = [frames[min(int(j * 25 / fps), len(frames) - 1)] for j in range(len(frames) * fps // 25)]
+  flash = 40
+  frames, audio = _flash_and_click(frames, audio, flash, fps)
+  src = tmp_path / "in"
+  src.mkdir()
+  write_raw(str(src / "clip.mp4"), frames, fps, audio[:, None])
+  prepare.prepare(str(src), str(tmp_path / "out"), progress=False)
+  (segment,) = _segments(str(tmp_path / "out"))
+  video_t, audio_t = _measured_times(segment)
+  assert abs(video_t - flash / fps) <= 1 / 25 + 1e-6
+  assert abs(audio_t - flash / fps) <= 0.02
+  assert abs(video_t - audio_t) <= 1 / 25 + 0.01
+  # And the mel window handed to the model for that frame is centred on the click.
+  k = round(video_t * 25) - segment["meta"]["start_frame"]
+  window = audio_lib.mel_window(segment["mel"], k)
+  assert 6 <= int(np.argmax(window.mean(1))) <= 11
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(corpus_dir, tmp_path_factory):
+  """A folder with one good video and every kind of bad or odd one, prepared once."""
+  root = tmp_path_factory.mktemp("bad")
+  src = root / "in"
+  src.mkdir()
+  path, frames, audio = _clip(corpus_dir)
+  frames, audio = frames[:60], audio[:60 * 640]
+  shutil.copy(path, src / "good.mp4")
+  (src / "corrupt.mp4").write_bytes(os.urandom(20000))
+  data = open(path, "rb").read()
+  (src / "truncated.mp4").write_bytes(data[:len(data) * 2 // 5])
+  noise = [np.random.default_rng(i).integers(0, 255, f.shape, dtype=np.uint8) for i, f in enumerate(frames)]
+  write_raw(str(src / "no_face.mp4"), noise, 25, audio[:, None])
+  write_raw(str(src / "no_audio.mp4"), frames, 25)
+  write_raw(str(src / "silent.mp4"), frames, 25, np.zeros((len(audio), 1)))
+  stereo = np.stack([audio[::2], audio[::2]], 1)  # 8 kHz stereo
+  write_raw(str(src / "stereo_8khz.mp4"), frames, 25, stereo, 8000)
+  write_raw(str(src / "fps30.mp4"), [frames[int(j * 25 / 30)] for j in range(72)], 30, audio[:, None])
+  times = np.cumsum([0] + [0.03 if i % 2 else 0.05 for i in range(len(frames) - 1)])
+  write_raw(str(src / "vfr.mp4"), frames, 25, audio[:, None], pts=times)
+  write_raw(str(src / "short_audio.mp4"), frames, 25, audio[:36 * 640, None])
+  out = root / "out"
+  stats = prepare.prepare(str(src), str(out), workers=2, progress=False)
+  return src, out, stats
+
+
+def test_bad_inputs_are_recorded_and_skipped(bad_inputs):
+  src, out, stats = bad_inputs
+  failures = prepare.load_failures(str(out))
+  expected = {"corrupt": "not a readable media file", "truncated": "not a readable media file",
+              "no_face": "no face found", "no_audio": "no audio track", "silent": "silent"}
+  assert set(failures) == set(expected), failures
+  for key, problem in expected.items():
+    reason = failures[key]["reason"]
+    assert problem in reason and str(src / key) in reason, reason
+  done = {os.path.basename(p)[:-5] for p in glob.glob(str(out / "done" / "*.json"))}
+  assert done == {"good", "stereo_8khz", "fps30", "vfr", "short_audio"}
+  assert stats["failed"] == 5 and stats["done"] == 5
+
+
+def test_odd_inputs_are_handled(bad_inputs):
+  _, out, _ = bad_inputs
+  seg = lambda key: prepare.load_segment(str(out / "clips" / f"{key}__000.npz"))  # noqa: E731
+  assert seg("fps30")["meta"]["num_frames"] == 60  # 72 frames at 30 fps = 2.4 s = 60 at 25
+  assert abs(seg("vfr")["meta"]["num_frames"] - 0.04 * 59 * 25) <= 2
+  assert seg("short_audio")["meta"]["num_frames"] == 36  # cut where the audio ends
+  stereo = seg("stereo_8khz")
+  assert np.abs(stereo["audio"]).max() > 1000  # audible after resampling and downmixing
+
+
+def test_rerun_skips_everything(bad_inputs):
+  src, out, _ = bad_inputs
+  stats = prepare.prepare(str(src), str(out), progress=False)
+  assert stats["skipped"] == 10 and stats["done"] == 0 and stats["failed"] == 0
+
+
+def test_cli_reports_bad_arguments(tmp_path):
+  r = subprocess.run([sys.executable, "-m", "data_prep.prepare", "--input", str(tmp_path / "nope"),
+                      "--output", str(tmp_path / "o")], cwd=REPO, capture_output=True, text=True)
+  assert r.returncode != 0 and "not a folder" in r.stderr
+  (tmp_path / "empty").mkdir()
+  r = subprocess.run([sys.executable, "-m", "data_prep.prepare", "--input", str(tmp_path / "empty"),
+                      "--output", str(tmp_path / "o")], cwd=REPO, capture_output=True, text=True)
+  assert r.returncode != 0 and "no videos found" in r.stderr
+
+
+def test_kill_midway_then_resume(corpus_dir, prepared_dir, tmp_path):
+  out = tmp_path / "out"
+  cmd = [sys.executable, "-m", "data_prep.prepare", "--input", os.path.join(corpus_dir, "clips"),
+         "--output", str(out), "--workers", "1"]
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 120
+  while time.time() < deadline and not glob.glob(str(out / "done" / "*.json")):
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  finished = glob.glob(str(out / "done" / "*.json"))
+  assert 1 <= len(finished) < NUM_CLIPS, "the kill should land mid-run"
+  for p in glob.glob(str(out / "clips" / "*.npz")):  # whatever is there is whole
+    prepare.load_segment(p)
+  r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr
+  assert not glob.glob(str(out / "**" / ".tmp-*"), recursive=True)
+  ours = sorted(os.path.basename(p) for p in glob.glob(str(out / "clips" / "*.npz")))
+  clean = sorted(os.path.basename(p) for p in glob.glob(os.path.join(prepared_dir, "clips", "*.npz")))
+  assert ours == clean
+  for name in ours:
+    a = prepare.load_segment(str(out / "clips" / name))
+    b = prepare.load_segment(os.path.join(prepared_dir, "clips", name))
+    np.testing.assert_allclose(a["landmarks"], b["landmarks"], atol=1e-2)
+    np.testing.assert_array_equal(a["mel"], b["mel"])
