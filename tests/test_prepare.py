@@ -237,3 +237,21 @@ def test_kill_midway_then_resume(corpus_dir, prepared_dir, tmp_path):
     b = prepare.load_segment(os.path.join(prepared_dir, "clips", name))
     np.testing.assert_allclose(a["landmarks"], b["landmarks"], atol=1e-2)
     np.testing.assert_array_equal(a["mel"], b["mel"])
+
+
+def test_a_span_without_face_splits_the_clip(corpus_dir, tmp_path):
+  _, frames, audio = _clip(corpus_dir)
+  frames = frames[:90]
+  gap = range(40, 50)
+  frames = [np.full_like(f, 90) if i in gap else f for i, f in enumerate(frames)]
+  src = tmp_path / "in"
+  src.mkdir()
+  write_raw(str(src / "gap.mp4"), frames, 25, audio[:90 * 640, None])
+  prepare.prepare(str(src), str(tmp_path / "out"), progress=False)
+  segs = _segments(str(tmp_path / "out"))
+  assert [(s["meta"]["start_frame"], s["meta"]["num_frames"]) for s in segs] == [(0, 40), (50, 40)]
+  # Each segment carries its own stretch of audio (up to the AAC round trip).
+  expected = np.clip(audio[50 * 640:52 * 640], -1, 1) * 32767
+  got = segs[1]["audio"][:2 * 640].astype(float)
+  assert np.corrcoef(got, expected)[0, 1] > 0.99
+  assert np.abs(got - expected).max() < 0.01 * 32767
