@@ -1,0 +1,1 @@
+"""Networks of StyleLipSync: StyleGAN2 with SaMF, encoders, MaLS, SyncNet, LPIPS."""

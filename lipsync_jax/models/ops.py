@@ -1,0 +1,178 @@
+"""Low-level StyleGAN2 operations, NHWC, following stylegan2-ada-pytorch's torch_utils/ops.
+
+FIR filtering is written as separable shifted sums (XLA's depthwise convolution is ~1 GFLOP/s on
+CPU), the upsampling convolution as a polyphase convolution on the low-resolution input (no zero
+insertion), and modulation as scaling of the activations around one shared-weight convolution
+(faster than per-sample grouped convolutions for batches > 1).
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+RESAMPLE_FILTER = (1.0, 3.0, 3.0, 1.0)
+LRELU_GAIN = math.sqrt(2.0)
+
+
+def fir_1d(taps=RESAMPLE_FILTER) -> np.ndarray:
+  """The normalised 1-D filter; the 2-D filter of stylegan2-ada is its outer product."""
+  f = np.asarray(taps, np.float64)
+  return f / f.sum()
+
+
+def _filter_axis(x, f, axis, pad0, pad1):
+  pad = [(0, 0)] * x.ndim
+  pad[axis] = (pad0, pad1)
+  x = jnp.pad(x, pad)
+  n = x.shape[axis] - len(f) + 1
+  out = None
+  for k, tap in enumerate(f[::-1]):  # true convolution, as upfirdn2d (symmetric filters anyway)
+    term = tap * lax.slice_in_dim(x, k, k + n, axis=axis)
+    out = term if out is None else out + term
+  return out
+
+
+def upfirdn2d(x, f=RESAMPLE_FILTER, up=1, down=1, padding=(0, 0, 0, 0), gain=1.0):
+  """upfirdn2d of stylegan2-ada on NHWC input with a separable filter.
+
+  Zero-insertion upsampling by `up`, padding (x0, x1, y0, y1) (negative crops), FIR filtering with
+  the outer product of `f` scaled by `gain`, then keeping every `down`-th sample.
+  """
+  f1 = fir_1d(f) * math.sqrt(gain)
+  n, h, w, c = x.shape
+  if up > 1:
+    x = x.reshape(n, h, 1, w, 1, c)
+    x = jnp.pad(x, ((0, 0), (0, 0), (0, up - 1), (0, 0), (0, up - 1), (0, 0)))
+    x = x.reshape(n, h * up, w * up, c)
+  px0, px1, py0, py1 = padding
+  x = x[:, max(-py0, 0):x.shape[1] - max(-py1, 0), max(-px0, 0):x.shape[2] - max(-px1, 0)]
+  x = _filter_axis(x, f1, 1, max(py0, 0), max(py1, 0))
+  x = _filter_axis(x, f1, 2, max(px0, 0), max(px1, 0))
+  if down > 1:
+    x = x[:, ::down, ::down]
+  return x
+
+
+def upsample2d(x, f=RESAMPLE_FILTER):
+  """2x upsampling of the skip image (upfirdn2d.upsample2d)."""
+  return upfirdn2d(x, f, up=2, padding=(2, 1, 2, 1), gain=4.0)
+
+
+def conv2d(x, w, stride=1, padding=0):
+  """Cross-correlation, NHWC input, HWIO weight, symmetric integer padding."""
+  return lax.conv_general_dilated(
+      x, w.astype(x.dtype), (stride, stride), [(padding, padding), (padding, padding)],
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def conv_transpose_stride2(x, w):
+  """torch.conv_transpose2d(x, w, stride=2) for a 3x3 HWIO weight: (N, 2H+1, 2W+1, O).
+
+  Polyphase form: the four output phases are 2x2 convolutions of the input (padded by one), packed
+  into one convolution with 4*O output channels and interleaved; no zeros are multiplied.
+  """
+  n, h, wd, c = x.shape
+  kh, kw, cin, cout = w.shape
+  assert (kh, kw) == (3, 3), "polyphase path written for 3x3 kernels"
+  zero = jnp.zeros_like(w[0, 0])
+  # Row tap 0 sees x[m-1], tap 1 sees x[m]; even output rows use kernel rows 2 and 0, odd rows 1.
+  rows = {(0, 0): 2, (1, 0): 0, (0, 1): None, (1, 1): 1}  # (tap, phase) -> kernel index
+  taps = []
+  for ty in range(2):
+    row = []
+    for tx in range(2):
+      phases = []
+      for ry in range(2):
+        for rx in range(2):
+          a, b = rows[(ty, ry)], rows[(tx, rx)]
+          phases.append(zero if a is None or b is None else w[a, b])
+      row.append(jnp.concatenate(phases, axis=-1))  # (I, 4*O), phase-major
+    taps.append(jnp.stack(row))
+  kernel = jnp.stack(taps)  # (2, 2, I, 4*O)
+  y = conv2d(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), kernel)  # (N, H+1, W+1, 4*O)
+  y = y.reshape(n, h + 1, wd + 1, 2, 2, cout)
+  y = y.transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h + 2, 2 * wd + 2, cout)
+  return y[:, :2 * h + 1, :2 * wd + 1]
+
+
+def bias_act(x, b=None, act="linear", alpha=0.2, gain=None, clamp=None):
+  """bias_act of stylegan2-ada: add bias, activation, multiply by gain, clamp."""
+  if b is not None:
+    x = x + b.astype(x.dtype)
+  if act == "lrelu":
+    x = jnp.where(x >= 0, x, x * alpha)
+    gain = LRELU_GAIN if gain is None else gain
+  elif act != "linear":
+    raise ValueError(f"unknown activation {act!r}")
+  if gain is not None and gain != 1:
+    x = x * gain
+  if clamp is not None:
+    x = jnp.clip(x, -clamp, clamp)
+  return x
+
+
+def modulated_conv2d(x, weight, styles, noise=None, up=1, demodulate=True,
+                     compute_dtype=jnp.float32):
+  """Modulated convolution (stylegan2-ada modulated_conv2d, fused_modconv=False).
+
+  Args:
+    x: (N, H, W, I) activations.
+    weight: (k, k, I, O) shared weight.
+    styles: (N, I) per-sample styles.
+    noise: None or (N, H', W', 1) added after demodulation.
+    up: 1, or 2 for the upsampling convolution (transposed conv + [1,3,3,1] blur).
+  Styles and demodulation coefficients are computed in float32 whatever `compute_dtype` is.
+  """
+  styles = styles.astype(jnp.float32)
+  weight32 = weight.astype(jnp.float32)
+  k = weight.shape[0]
+  x = (x.astype(jnp.float32) * styles[:, None, None, :]).astype(compute_dtype)
+  w = weight32.astype(compute_dtype)
+  if up == 1:
+    y = conv2d(x, w, padding=k // 2)
+  else:
+    y = conv_transpose_stride2(x, w)
+    y = upfirdn2d(y, padding=(1, 1, 1, 1), gain=4.0)
+  y = y.astype(jnp.float32)
+  if demodulate:
+    dcoefs = lax.rsqrt(jnp.square(styles) @ jnp.sum(jnp.square(weight32), axis=(0, 1)) + 1e-8)
+    y = y * dcoefs[:, None, None, :]
+  if noise is not None:
+    y = y + noise.astype(y.dtype)
+  return y
+
+
+def normalize_2nd_moment(x, axis=-1, eps=1e-8):
+  return x * lax.rsqrt(jnp.mean(jnp.square(x), axis=axis, keepdims=True) + eps)
+
+
+def minibatch_stddev(x, group_size=4, num_channels=1):
+  """Minibatch standard deviation over groups of consecutive samples (NHWC).
+
+  Groups are consecutive samples, so with the batch sharded over devices (and local batches a
+  multiple of the group size) every group lies on one device: no cross-device traffic.
+  stylegan2-ada groups strided samples instead; the statistic is the same in distribution.
+  """
+  n, h, w, c = x.shape
+  g = min(group_size, n)
+  assert n % g == 0, f"batch {n} is not a multiple of the group size {g}"
+  f = num_channels
+  y = x.astype(jnp.float32).reshape(n // g, g, h, w, f, c // f)
+  y = y - y.mean(axis=1, keepdims=True)
+  y = jnp.sqrt(jnp.square(y).mean(axis=1) + 1e-8)  # (n/g, h, w, f, c/f)
+  y = y.mean(axis=(1, 2, 4))  # (n/g, f)
+  y = jnp.repeat(y, g, axis=0)[:, None, None, :]
+  y = jnp.broadcast_to(y, (n, h, w, f)).astype(x.dtype)
+  return jnp.concatenate([x, y], axis=-1)
+
+
+def flops_of(fn, *args) -> float:
+  """FLOPs of a jitted function on these arguments, from XLA's cost analysis."""
+  compiled = jax.jit(fn).lower(*args).compile()
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0]
+  return float(cost.get("flops", 0.0))

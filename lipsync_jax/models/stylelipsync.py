@@ -1,0 +1,70 @@
+"""StyleLipSync: encoders into W+, MaLS, and the StyleGAN2 decoder with SaMF (paper eqs. 2-5).
+
+  w_ref = E_ref(X_ref)                        (N, L, 512), L = 14 at 256x256
+  a_t   = E_aud(A_t)                          per frame
+  w_t   = w_ref + a_t                         eq. 3
+  w~_t  = w_ref + MaLS(w)_t + w_avg           eq. 4 (w_avg of the pretrained mapping network)
+  X^_t  = G(w~_t, E_face(X_t))                eq. 5, E_face features fused by SaMF (eq. 2)
+
+Images are float in [-1, 1], NHWC; masked frames are frames * (1 - mask).
+"""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from lipsync_jax.models import encoders, stylegan2
+from lipsync_jax.models.mals import MaLS
+
+
+class StyleLipSync(nn.Module):
+  img_resolution: int = 256
+  w_dim: int = 512
+  channel_base: int = 16384
+  channel_max: int = 512
+  face_stem_channels: int = 32
+  dtype: jnp.dtype = jnp.float32
+
+  @property
+  def num_ws(self):
+    return stylegan2.num_ws_for(self.img_resolution)
+
+  def setup(self):
+    kw = dict(channel_base=self.channel_base, channel_max=self.channel_max, dtype=self.dtype)
+    self.synthesis = stylegan2.SynthesisNetwork(self.img_resolution, 3, use_samf=True, **kw)
+    self.face_encoder = encoders.FaceEncoder(self.img_resolution,
+                                             stem_channels=self.face_stem_channels, **kw)
+    self.reference_encoder = encoders.ReferenceEncoder(self.img_resolution, self.num_ws, self.w_dim, **kw)
+    self.audio_encoder = encoders.AudioEncoder(self.num_ws, self.w_dim, dtype=self.dtype)
+    self.mals = MaLS(self.num_ws, self.w_dim)
+    self.w_avg = self.variable("w_avg", "w_avg", jnp.zeros, (self.w_dim,))
+
+  def encode_reference(self, reference):
+    """(N, R, R, 3) -> w_ref (N, L, D)."""
+    return self.reference_encoder(reference)
+
+  def encode_audio(self, mels):
+    """(N, T, 20, 80) -> a (N, T, L, D)."""
+    n, t = mels.shape[:2]
+    return self.audio_encoder(mels.reshape((n * t,) + mels.shape[2:])).reshape(n, t, self.num_ws, self.w_dim)
+
+  def latents(self, w_ref, audio_codes):
+    """Smooth video codes w~ (N, T, L, D) from w_ref (N, L, D) and a (N, T, L, D): eqs. 3-4."""
+    w = w_ref[:, None] + audio_codes
+    return w_ref[:, None] + self.mals(w) + self.w_avg.value
+
+  def decode(self, masked, codes, noise_mode="random"):
+    """masked (N, T, R, R, 3), codes (N, T, L, D) -> frames (N, T, R, R, 3): eq. 5."""
+    n, t = masked.shape[:2]
+    flat = masked.reshape((n * t,) + masked.shape[2:])
+    features = self.face_encoder(flat)
+    img = self.synthesis(codes.reshape(n * t, self.num_ws, self.w_dim), features, noise_mode)
+    return img.reshape((n, t) + img.shape[1:])
+
+  def __call__(self, masked, mels, reference, noise_mode="random"):
+    codes = self.latents(self.encode_reference(reference), self.encode_audio(mels))
+    return self.decode(masked, codes, noise_mode)
+
+
+def mask_frames(frames, masks):
+  """Frames in [-1, 1] with the masked region set to 0 (mid grey)."""
+  return frames * (1.0 - masks.astype(frames.dtype))
