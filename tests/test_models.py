@@ -1,0 +1,161 @@
+"""The networks: equations 2-4 as written, MaLS streaming, mapping, labels, SyncNet."""
+
+import functools
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lipsync_jax.models import labels, mals, stylegan2, stylelipsync, syncnet
+
+TINY = dict(img_resolution=32, channel_base=512, channel_max=32, w_dim=32)
+
+
+@pytest.fixture(scope="module")
+def model_and_vars():
+  model = stylelipsync.StyleLipSync(**TINY)
+  rng = jax.random.key(0)
+  inputs = (jnp.zeros((2, 5, 32, 32, 3)), jnp.zeros((2, 5, 20, 80)), jnp.zeros((2, 32, 32, 3)))
+  variables = jax.jit(functools.partial(model.init, noise_mode="const"))(
+      {"params": rng, "noise": rng}, *inputs)
+  variables = flax.core.unfreeze(variables)
+  variables["w_avg"]["w_avg"] = jax.random.normal(jax.random.key(1), (32,))
+  return model, variables
+
+
+def _inputs(seed, n=2, t=5):
+  k = jax.random.split(jax.random.key(seed), 3)
+  return (jax.random.uniform(k[0], (n, t, 32, 32, 3), minval=-1, maxval=1),
+          jax.random.normal(k[1], (n, t, 20, 80)),
+          jax.random.uniform(k[2], (n, 32, 32, 3), minval=-1, maxval=1))
+
+
+def test_latents_follow_eqs_3_and_4(model_and_vars):
+  model, variables = model_and_vars
+  masked, mels, ref = _inputs(0)
+  w_ref = model.apply(variables, ref, method=model.encode_reference)
+  a = model.apply(variables, mels, method=model.encode_audio)
+  codes = model.apply(variables, w_ref, a, method=model.latents)
+  mals_params = {"params": variables["params"]["mals"]}
+  smoothed = mals.MaLS(model.num_ws, 32).apply(mals_params, w_ref[:, None] + a)  # MaLS(w_ref + a)
+  expected = w_ref[:, None] + smoothed + variables["w_avg"]["w_avg"]
+  np.testing.assert_allclose(codes, expected, atol=1e-5)
+  assert codes.shape == (2, 5, model.num_ws, 32)
+
+
+def test_samf_is_eq_2(model_and_vars):
+  model, variables = model_and_vars
+  block = stylegan2.SaMF()
+  rng = jax.random.key(3)
+  gen, enc, w = (jax.random.normal(rng, (2, 8, 8, 16)), jax.random.normal(jax.random.key(4), (2, 8, 8, 16)),
+                 jax.random.normal(jax.random.key(5), (2, 32)))
+  params = block.init(rng, gen, enc, w)
+  out, state = block.apply(params, gen, enc, w, mutable=["intermediates"])
+  (s,) = state["intermediates"]["mask"]
+  assert s.shape == (2, 8, 8, 1) and float(s.min()) > 0 and float(s.max()) < 1
+  np.testing.assert_allclose(out, s * enc + (1 - s) * gen, atol=1e-6)
+
+
+def test_every_decoder_block_after_4x4_has_samf(model_and_vars):
+  _, variables = model_and_vars
+  synthesis = variables["params"]["synthesis"]
+  assert "samf" not in synthesis["b4"]
+  for res in (8, 16, 32):
+    assert synthesis[f"b{res}"]["samf"]["weight"].shape[-1] == 1
+
+
+def test_frames_do_not_depend_on_the_rest_of_the_batch(model_and_vars):
+  model, variables = model_and_vars
+  masked, mels, ref = _inputs(1, n=3)
+  apply = jax.jit(functools.partial(model.apply, noise_mode="const"))
+  full = apply(variables, masked, mels, ref)
+  one = apply(variables, masked[1:2], mels[1:2], ref[1:2])
+  np.testing.assert_allclose(full[1:2], one, atol=1e-4)
+  assert full.shape == (3, 5, 32, 32, 3)
+
+
+def test_mals_streaming_equals_offline_and_looks_ahead_one_frame():
+  module = mals.MaLS(num_ws=3, w_dim=8)
+  w = jax.random.normal(jax.random.key(0), (2, 9, 3, 8))
+  params = module.init(jax.random.key(1), w)
+  offline = module.apply(params, w)
+  np.testing.assert_allclose(mals.streaming_codes(module, params, w), offline, atol=1e-5)
+  # Changing frame 6 changes codes from frame 5 on (one-frame look-ahead), never before.
+  changed = module.apply(params, w.at[:, 6].add(1.0))
+  diff = np.abs(np.asarray(changed - offline)).max(axis=(0, 2, 3))
+  assert np.all(diff[:5] == 0) and np.all(diff[5:] > 0)
+
+
+def test_moving_average_weights_and_edges():
+  w = jnp.arange(5.0)[None, :, None]
+  np.testing.assert_allclose(mals.moving_average(w)[0, :, 0], [0.25, 1, 2, 3, 3.75])
+
+
+def test_mapping_truncation_and_w_avg():
+  mapping = stylegan2.MappingNetwork(z_dim=16, w_dim=16, num_ws=4, num_layers=2)
+  z = jax.random.normal(jax.random.key(0), (8, 16))
+  v = mapping.init(jax.random.key(1), z)
+  ws, state = mapping.apply(v, z, update_w_avg=True, mutable=["w_avg"])
+  np.testing.assert_allclose(state["w_avg"]["w_avg"], 0.005 * ws[:, 0].mean(0), atol=1e-6)
+  v2 = {"params": v["params"], "w_avg": state["w_avg"]}
+  half = mapping.apply(v2, z, truncation_psi=0.5)
+  avg = state["w_avg"]["w_avg"]
+  np.testing.assert_allclose(half, avg + 0.5 * (ws - avg), atol=1e-5)
+  # z is normalised to unit second moment first: its scale does not matter.
+  np.testing.assert_allclose(mapping.apply(v, 10 * z), ws, atol=1e-4)
+
+
+def test_generator_and_discriminator_shapes_and_ws():
+  g = stylegan2.Generator(img_resolution=32, z_dim=16, w_dim=16, channel_base=256, channel_max=16)
+  v = jax.jit(lambda r: stylegan2.init_generator_variables(g, r))(jax.random.key(0))
+  img = g.apply(v, jnp.ones((4, 16)), rngs={"noise": jax.random.key(1)})
+  assert img.shape == (4, 32, 32, 3)
+  assert stylegan2.num_ws_for(256) == 14 and stylegan2.num_ws_for(32) == 8
+  assert [stylegan2.channels_for(r) for r in (4, 32, 64, 128, 256)] == [512, 512, 256, 128, 64]
+  d = stylegan2.Discriminator(img_resolution=32, channel_base=256, channel_max=16)
+  dv = d.init(jax.random.key(2), img)
+  assert d.apply(dv, img).shape == (4,)
+  # Noise comes from the 'noise' rng stream (strength starts at 0, so give it some).
+  params = jax.tree_util.tree_map_with_path(
+      lambda p, x: x + 0.5 if "noise_strength" in jax.tree_util.keystr(p) else x, v["params"])
+  v = {**v, "params": params}
+  z = jnp.ones((4, 16))
+  a = g.apply(v, z, rngs={"noise": jax.random.key(1)})
+  b = g.apply(v, z, rngs={"noise": jax.random.key(2)})
+  assert float(jnp.abs(a - b).max()) > 1e-3
+  c1, c2 = (g.apply(v, z, noise_mode="const") for _ in range(2))
+  np.testing.assert_array_equal(c1, c2)
+  assert float(jnp.abs(g.apply(v, z, noise_mode="none") - c1).max()) > 1e-3
+
+
+def test_label_tree_is_pinned(model_and_vars):
+  _, variables = model_and_vars
+  tree = labels.param_labels(variables["params"])
+  assert tree["synthesis"]["b8"]["samf"]["weight"] == "samf"
+  assert tree["synthesis"]["b8"]["conv0"]["weight"] == "synthesis"
+  assert tree["synthesis"]["b4"]["const"] == "synthesis"
+  assert tree["mals"]["conv_a"]["conv"]["kernel"] == "mals"
+  assert set(jax.tree_util.tree_leaves(tree)) == {
+      "synthesis", "samf", "face_encoder", "reference_encoder", "audio_encoder", "mals"}
+  counts = labels.count_by_label(variables["params"])
+  # SaMF: per block from 8x8, a 3x3xCx1 weight, a bias and an affine (w_dim x C + C).
+  c = {4: 32, 8: 32, 16: 32}
+  assert counts["samf"] == sum(9 * c[r] + 1 + 32 * c[r] + c[r] for r in (4, 8, 16))
+  assert counts["mals"] == 2 * model_and_vars[0].num_ws * (3 * 32 * 32 + 32)
+  with pytest.raises(ValueError):
+    labels.label_for(("unknown", "kernel"))
+
+
+def test_syncnet_embeddings_and_losses():
+  net = syncnet.SyncNet(embed_dim=32)
+  frames = jax.random.uniform(jax.random.key(0), (4, 5, 64, 64, 3), minval=-1, maxval=1)
+  mel = jax.random.normal(jax.random.key(1), (4, 20, 80))
+  v = net.init(jax.random.key(2), frames, mel)
+  fv, fa = net.apply(v, frames, mel)
+  np.testing.assert_allclose(jnp.linalg.norm(fv, axis=-1), 1.0, atol=1e-4)
+  assert float(syncnet.sync_loss(fv, fv)) < 1e-5
+  aligned = syncnet.contrastive_loss(fv, fv, 0.1)
+  shuffled = syncnet.contrastive_loss(fv, fv[::-1], 0.1)
+  assert float(aligned) < float(shuffled)
