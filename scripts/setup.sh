@@ -31,3 +31,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 .venv/bin/python -m data_prep.faces fetch
+.venv/bin/python -m lipsync_jax.models.lpips fetch

