@@ -159,3 +159,21 @@ def test_syncnet_embeddings_and_losses():
   aligned = syncnet.contrastive_loss(fv, fv, 0.1)
   shuffled = syncnet.contrastive_loss(fv, fv[::-1], 0.1)
   assert float(aligned) < float(shuffled)
+
+
+def test_discriminator_is_device_local_on_a_sharded_batch():
+  """With the batch on P('data') over 8 devices, the forward pass needs no collectives: the
+  minibatch-stddev groups are consecutive samples, all on one device."""
+  from jax.sharding import NamedSharding, PartitionSpec as P
+  assert jax.device_count() == 8
+  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+  d = stylegan2.Discriminator(img_resolution=32, channel_base=256, channel_max=16)
+  img = jnp.zeros((32, 32, 32, 3))
+  params = d.init(jax.random.key(0), img)
+  data = NamedSharding(mesh, P("data"))
+  fn = jax.jit(d.apply, in_shardings=(NamedSharding(mesh, P()), data), out_shardings=data)
+  hlo = fn.lower(params, jax.device_put(img, data)).compile().as_text()
+  for collective in ("all-reduce", "all-gather", "all-to-all", "collective-permute"):
+    assert collective not in hlo, collective
+  out = fn(params, jax.device_put(img, data))
+  np.testing.assert_allclose(out, d.apply(params, img), atol=1e-5)
