@@ -20,6 +20,7 @@ Batch (this host's rows, B' = B / P):
   mels        (B', T, 20, 80) float32
   reference   (B', 256, 256, 3) uint8
   sync_mels   (B', T, 20, 80) float32
+  shifted_mel (B', 20, 80) float32  the middle frame's window moved 3-12 frames (a SyncNet negative)
   clip_index  (B',) int32, start_frame (B',) int32  (which samples these are)
 """
 
@@ -41,6 +42,9 @@ class PipelineConfig:
   seed: int = 0
   num_threads: int = 8
   prefetch: int = 2  # batches prepared ahead
+  resolution: int = 256  # frames, masks and reference are resized (area) when smaller
+  min_shift: int = 3  # frames: SyncNet negatives are at least this far out of sync
+  max_shift: int = 12
 
 
 def open_split(name: str, data_dir: str, split: str):
@@ -62,8 +66,27 @@ def unpack_masks(packed: np.ndarray) -> np.ndarray:
   return np.unpackbits(packed, axis=-1)[..., None]
 
 
-def sample_example(source: Sequence, step: int, position: int, config: PipelineConfig) -> dict:
-  """The sample at (step, position) of the global batch: deterministic for the config's seed."""
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+  if image.shape[0] == size:
+    return image
+  return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+  """A mask stays binary: any covered pixel of the area covers the small pixel."""
+  if mask.shape[0] == size:
+    return mask
+  small = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+  return (small > 0).astype(np.uint8)[..., None]
+
+
+def sample_example(source: Sequence, step: int, position: int, config: PipelineConfig,
+                   audio_source: Sequence | None = None) -> dict:
+  """The sample at (step, position) of the global batch: deterministic for the config's seed.
+
+  `audio_source` is where the sync regulariser's audio comes from (default: `source`); few-shot
+  adaptation samples frames from the target video and this audio from the training set.
+  """
   rng = np.random.default_rng([config.seed, step, position])
   t = config.num_frames
   clip_index = int(rng.integers(len(source)))
@@ -76,14 +99,21 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
   far = [i for i in range(n) if i < start - config.reference_gap or i >= start + t + config.reference_gap]
   ref_index = int(rng.choice(far)) if far else int(rng.integers(n))
   mask_key = {"pose": "lip_mask", "rect": "rect_mask"}[config.mask]
-  other = source[int(rng.integers(len(source)))]
+  audio_source = source if audio_source is None else audio_source
+  other = audio_source[int(rng.integers(len(audio_source)))]
   other_start = int(rng.integers(int(other["num_frames"]) - t + 1))
+  middle = start + t // 2
+  shift = int(rng.integers(config.min_shift, config.max_shift + 1)) * (1 if rng.random() < 0.5 else -1)
+  if not 0 <= middle + shift < n:
+    shift = -shift
+  size = config.resolution
   return {
-      "frames": np.stack([decode_jpeg(clip["frames"][i]) for i in window]),
-      "masks": unpack_masks(clip[mask_key][start:start + t]),
+      "frames": np.stack([_resize(decode_jpeg(clip["frames"][i]), size) for i in window]),
+      "masks": np.stack([_resize_mask(m, size) for m in unpack_masks(clip[mask_key][start:start + t])]),
       "mels": audio_lib.mel_windows(clip["mel"], window),
-      "reference": decode_jpeg(clip["frames"][ref_index]),
+      "reference": _resize(decode_jpeg(clip["frames"][ref_index]), size),
       "sync_mels": audio_lib.mel_windows(other["mel"], range(other_start, other_start + t)),
+      "shifted_mel": audio_lib.mel_window(clip["mel"], middle + shift),
       "clip_index": np.int32(clip_index),
       "start_frame": np.int32(start),
   }
@@ -93,12 +123,14 @@ class TrainIterator:
   """Yields this host's share of each global batch, step after step, prefetching in threads."""
 
   def __init__(self, source: Sequence, global_batch_size: int, config: PipelineConfig = PipelineConfig(),
-               process_index: int = 0, process_count: int = 1, start_step: int = 0):
+               process_index: int = 0, process_count: int = 1, start_step: int = 0,
+               audio_source: Sequence | None = None):
     if global_batch_size % process_count:
       raise ValueError(f"global batch {global_batch_size} does not split over {process_count} hosts")
     if len(source) == 0:
       raise ValueError("the training split is empty")
     self.source = source
+    self.audio_source = audio_source
     self.config = config
     self.local_batch_size = global_batch_size // process_count
     self.first_position = process_index * self.local_batch_size
@@ -109,13 +141,14 @@ class TrainIterator:
   def _submit(self, step):
     if step not in self._pending:
       self._pending[step] = [
-          self._pool.submit(sample_example, self.source, step, self.first_position + i, self.config)
+          self._pool.submit(sample_example, self.source, step, self.first_position + i, self.config,
+                            self.audio_source)
           for i in range(self.local_batch_size)]
 
   def batch(self, step: int) -> dict:
     """The batch at `step` (computed now, not prefetched): for evaluation and tests."""
-    samples = [sample_example(self.source, step, self.first_position + i, self.config)
-               for i in range(self.local_batch_size)]
+    samples = [sample_example(self.source, step, self.first_position + i, self.config,
+                              self.audio_source) for i in range(self.local_batch_size)]
     return _stack(samples)
 
   def __iter__(self):
@@ -140,6 +173,23 @@ class TrainIterator:
 
   def close(self):
     self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class SegmentSource(Sequence):
+  """Prepared segments (data_prep.prepare's .npz files) as a source of TFDS-shaped examples: the
+  few seconds of a target person's video that adaptation trains on."""
+
+  def __init__(self, paths: list[str]):
+    from data_prep import prepare, tfds_builders
+    if not paths:
+      raise ValueError("no prepared segments given")
+    self.examples = [tfds_builders.segment_to_example(prepare.load_segment(p))[1] for p in paths]
+
+  def __len__(self):
+    return len(self.examples)
+
+  def __getitem__(self, index):
+    return self.examples[index]
 
 
 def _stack(samples: list[dict]) -> dict:

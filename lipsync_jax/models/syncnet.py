@@ -13,33 +13,38 @@ import jax.numpy as jnp
 LOWER_HALF_SIZE = (64, 128)
 
 
-def _tower(x, plan, embed_dim, name):
-  for i, (features, stride) in enumerate(plan):
-    x = nn.Conv(features, (3, 3), stride, padding=1, name=f"{name}_conv{i}")(x)
-    x = nn.relu(nn.GroupNorm(num_groups=min(32, features), name=f"{name}_norm{i}")(x))
-  x = x.mean(axis=(1, 2))
-  x = nn.Dense(embed_dim, name=f"{name}_fc")(x)
-  return x / (jnp.linalg.norm(x, axis=-1, keepdims=True) + 1e-6)
+class _Tower(nn.Module):
+  """Conv -> GroupNorm -> ReLU stages, global average, linear, unit norm."""
+  plan: tuple  # (features, stride) per stage
+  embed_dim: int
+
+  @nn.compact
+  def __call__(self, x):
+    for i, (features, stride) in enumerate(self.plan):
+      x = nn.Conv(features, (3, 3), stride, padding=1, name=f"conv{i}")(x)
+      x = nn.relu(nn.GroupNorm(num_groups=min(32, features), name=f"norm{i}")(x))
+    x = nn.Dense(self.embed_dim, name="fc")(x.mean(axis=(1, 2)))
+    return x / (jnp.linalg.norm(x, axis=-1, keepdims=True) + 1e-6)
 
 
 class SyncNet(nn.Module):
   embed_dim: int = 512
 
+  def setup(self):
+    self.visual_tower = _Tower(((32, 1), (64, 2), (128, 2), (256, 2), (512, 2), (512, 2)),
+                               self.embed_dim)
+    self.audio_tower = _Tower(((32, 1), (64, 2), (128, 2), (256, (1, 2)), (512, 2)), self.embed_dim)
+
   def visual(self, frames):
     """frames (N, T, R, R, 3) in [-1, 1] -> (N, embed_dim) unit vectors."""
     n, t, r = frames.shape[:3]
-    lower = frames[:, :, r // 2:]
-    lower = jax.image.resize(lower, (n, t) + LOWER_HALF_SIZE + (3,), "linear")
-    x = lower.transpose(0, 2, 3, 1, 4).reshape((n,) + LOWER_HALF_SIZE + (t * 3,))
-    plan = ((32, 1), (64, 2), (128, 2), (256, 2), (512, 2), (512, 2))
-    return _tower(x, plan, self.embed_dim, "visual")
+    lower = jax.image.resize(frames[:, :, r // 2:], (n, t) + LOWER_HALF_SIZE + (3,), "linear")
+    return self.visual_tower(lower.transpose(0, 2, 3, 1, 4).reshape((n,) + LOWER_HALF_SIZE + (t * 3,)))
 
   def audio(self, mel):
     """mel (N, 20, 80) -> (N, embed_dim) unit vectors."""
-    plan = ((32, 1), (64, 2), (128, 2), (256, (1, 2)), (512, 2))
-    return _tower(mel[..., None], plan, self.embed_dim, "audio")
+    return self.audio_tower(mel[..., None])
 
-  @nn.compact
   def __call__(self, frames, mel):
     return self.visual(frames), self.audio(mel)
 

@@ -1,0 +1,23 @@
+"""Lip-sync training (paper 3.4) on the synthetic corpus at 64x64 with narrow channels, for CPU."""
+
+from configs import base
+
+
+def get_config():
+  c = base.get_config()
+  c.stage = "lipsync"
+  c.model.update(resolution=64, w_dim=64, channel_base=1024, channel_max=64, face_stem_channels=16)
+  c.syncnet.embed_dim = 128
+  c.lambda_lpips = 10.0
+  c.lambda_sync = 0.1
+  c.learning_rate = 1e-4
+  c.batch_size = 2
+  c.num_steps = 200
+  c.checkpoint_every = 100
+  c.log_every = 10
+  c.image_every = 100
+  c.pretrained_stylegan = ""  # workdir of a stylegan2 run (its EMA synthesis, w_avg, noise)
+  c.pretrained_syncnet = ""  # workdir of a syncnet run
+  c.pretrained_lipsync = ""
+  c.trained_labels = ()  # default: samf, face/reference/audio encoders, mals
+  return c

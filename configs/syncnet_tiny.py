@@ -1,0 +1,18 @@
+"""SyncNet on the synthetic corpus, small enough for CPU (tests and the demo)."""
+
+from configs import base
+
+
+def get_config():
+  c = base.get_config()
+  c.stage = "syncnet"
+  c.model.resolution = 64
+  c.syncnet.embed_dim = 128
+  c.temperature = 0.1
+  c.learning_rate = 3e-4
+  c.batch_size = 16
+  c.num_steps = 300
+  c.checkpoint_every = 100
+  c.log_every = 10
+  c.image_every = 10**9
+  return c

@@ -1,0 +1,31 @@
+"""Trains one stage of StyleLipSync.
+
+  python -m lipsync_jax.train --config configs/lipsync_tiny.py --workdir runs/lipsync \
+      [--config.batch_size=8 ...]
+
+Resumes from the latest checkpoint in --workdir; SIGTERM saves and exits; metrics and sample
+images go to TensorBoard in --workdir. Multi-host: set config.distributed=True on every host.
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from lipsync_jax.training import loop, stages
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and TensorBoard logs go here.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  loop.initialize_distributed(config.distributed)
+  result = loop.run(stages.make_trainer(config), config, _WORKDIR.value)
+  logging.info("stopped at step %d%s: %s", result.step, " (early)" if result.stopped_early else "",
+               result.metrics)
+
+
+if __name__ == "__main__":
+  app.run(main)

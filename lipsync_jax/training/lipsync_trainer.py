@@ -1,0 +1,134 @@
+"""Stage 3, lip-sync training (paper 3.4), and stage 4, few-shot adaptation (paper 4).
+
+Lip-sync: T=5 clips; L = lambda1 * multi-scale LPIPS + lambda2 * (1 - cos(SyncNet(X^), SyncNet(A)));
+the pretrained StyleGAN2 synthesis weights are frozen while SaMF, the encoders and MaLS train.
+
+Adaptation: the encoders are frozen and the decoder trains on a few seconds of the target person,
+with L_train + lambdaR * R_sync, where R_sync is the sync loss of frames generated from the target's
+reference and masked frames but audio drawn from the training set (eq. 9): the decoder must stay
+able to follow audio it was not tuned on.
+"""
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from lipsync_jax import input_pipeline
+from lipsync_jax.models import lpips, stylelipsync, syncnet
+from lipsync_jax.training import common, loop
+
+LIPSYNC_TRAINED = ("samf", "face_encoder", "reference_encoder", "audio_encoder", "mals")
+ADAPTATION_TRAINED = ("synthesis",)
+
+
+class LipSyncTrainer:
+
+  def __init__(self, config, source, audio_source=None, adaptation: bool = False):
+    self.config = config
+    self.source = source
+    self.audio_source = audio_source
+    self.adaptation = adaptation
+    m = config.model
+    self.model = stylelipsync.StyleLipSync(m.resolution, m.w_dim, m.channel_base, m.channel_max,
+                                           m.face_stem_channels)
+    self.sync = syncnet.SyncNet(config.syncnet.embed_dim)
+    self.lpips_params = lpips.load_params()
+    self.trained = tuple(config.trained_labels) if config.get("trained_labels") else (
+        ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)
+
+  def init_state(self, rng):
+    r = self.config.model.resolution
+    k_model, k_noise, k_sync = jax.random.split(rng, 3)
+    frames = jnp.zeros((1, 5, r, r, 3))
+    variables = jax.jit(self.model.init)({"params": k_model, "noise": k_noise}, frames,
+                                         jnp.zeros((1, 5, 20, 80)), frames[:, 0])
+    params = variables["params"]
+    consts = {"w_avg": variables["w_avg"], "noise_const": variables["noise_const"]}
+    sync_params = jax.jit(self.sync.init)(k_sync, frames, jnp.zeros((1, 20, 80)))["params"]
+    if self.config.get("pretrained_stylegan"):
+      params, consts = load_pretrained_stylegan(self.config.pretrained_stylegan, params, consts)
+    if self.config.get("pretrained_syncnet"):
+      sync_params = loop.load_checkpoint_tree(self.config.pretrained_syncnet)["params"]
+    if self.config.get("pretrained_lipsync"):
+      tree = loop.load_checkpoint_tree(self.config.pretrained_lipsync)
+      params, consts = tree["params"], tree["consts"]
+    self.tx = common.partitioned(optax.adam(self.config.learning_rate), self.trained, params)
+    return {"params": params, "consts": consts, "sync_params": sync_params,
+            "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
+
+  def make_iterator(self, start_step, process_index, process_count):
+    cfg = input_pipeline.PipelineConfig(resolution=self.config.model.resolution,
+                                        mask=self.config.mask, seed=self.config.seed)
+    return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
+                                        process_count, start_step, self.audio_source)
+
+  def _sync_loss(self, sync_params, frames, mel):
+    v = self.sync.apply({"params": sync_params}, frames, method=self.sync.visual)
+    a = self.sync.apply({"params": sync_params}, mel, method=self.sync.audio)
+    return syncnet.sync_loss(v, a)
+
+  def loss(self, params, state, batch, rng):
+    cfg = self.config
+    frames = common.to_float(batch["frames"])
+    b, t = frames.shape[:2]
+    masked = stylelipsync.mask_frames(frames, batch["masks"])
+    reference = common.to_float(batch["reference"])
+    variables = {"params": params, **state["consts"]}
+    k1, k2 = jax.random.split(rng)
+    pred = self.model.apply(variables, masked, batch["mels"], reference, rngs={"noise": k1})
+    flat = lambda x: x.reshape((b * t,) + x.shape[2:])  # noqa: E731
+    l_lpips = lpips.multiscale_lpips(self.lpips_params, flat(pred), flat(frames)).mean()
+    l_sync = self._sync_loss(state["sync_params"], pred, batch["mels"][:, t // 2])
+    loss = cfg.lambda_lpips * l_lpips + cfg.lambda_sync * l_sync
+    metrics = {"lpips": l_lpips, "sync": l_sync, "l1": jnp.abs(pred - frames).mean()}
+    if self.adaptation:
+      w_ref = self.model.apply(variables, reference, method=self.model.encode_reference)
+      other = self.model.apply(variables, batch["sync_mels"], method=self.model.encode_audio)
+      codes = self.model.apply(variables, w_ref, other, method=self.model.latents)
+      pred_other = self.model.apply(variables, masked, codes, rngs={"noise": k2}, method=self.model.decode)
+      r_sync = self._sync_loss(state["sync_params"], pred_other, batch["sync_mels"][:, t // 2])
+      loss = loss + cfg.lambda_reg * r_sync
+      metrics["r_sync"] = r_sync
+    metrics["loss"] = loss
+    return loss, (metrics, pred)
+
+  def _step(self, state, batch, step):
+    rng = loop.step_rng(state["rng"], step)
+    grads, (metrics, _) = jax.grad(self.loss, has_aux=True)(state["params"], state, batch, rng)
+    updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
+    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["learning_rate"] = jnp.asarray(self.config.learning_rate)
+    return {**state, "params": optax.apply_updates(state["params"], updates),
+            "opt_state": opt_state}, metrics
+
+  def setup(self, mesh, state_shardings):
+    self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
+                                           NamedSharding(mesh, P("data")))
+    self._jit_sample = jax.jit(self._samples)
+
+  def train_step(self, state, batch, step):
+    return self._jit_step(state, batch, jnp.int32(step))
+
+  def _samples(self, state, batch):
+    _, (_, pred) = self.loss(state["params"], state, batch, jax.random.key(0))
+    frames = common.to_float(batch["frames"])
+    masked = stylelipsync.mask_frames(frames, batch["masks"])
+    row = lambda x: common.to_uint8(x[:4, 2])  # noqa: E731  (the middle frame of 4 samples)
+    return {"masked": row(masked), "generated": row(pred), "ground_truth": row(frames)}
+
+  def summaries(self, state, batch):
+    return jax.device_get(self._jit_sample(state, batch))
+
+
+def load_pretrained_stylegan(workdir, params, consts):
+  """The EMA synthesis weights, w_avg and noise maps of a StyleGAN2 run, into StyleLipSync's
+  decoder (SaMF weights stay as initialised)."""
+  tree = loop.load_checkpoint_tree(workdir)
+  synthesis = dict(params["synthesis"])
+  for block, weights in tree["g_ema"]["synthesis"].items():
+    synthesis[block] = {**synthesis[block], **weights}
+  params = {**params, "synthesis": synthesis}
+  consts = {"w_avg": {"w_avg": tree["w_avg"]["mapping"]["w_avg"]},
+            "noise_const": tree["noise_const"]}
+  return params, consts

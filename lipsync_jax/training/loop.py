@@ -1,0 +1,195 @@
+"""The training loop shared by the four stages: mesh, checkpoints, metrics, signals, NaN stop.
+
+A trainer provides:
+  init_state(rng) -> state             a pytree of arrays (host or device)
+  setup(mesh, state_shardings)         called once before training: jit its steps with them
+  make_iterator(start_step, process_index, process_count) -> iterator of host batches
+  train_step(state, batch, step) -> (state, metrics)    its own jitted pieces, global-view
+  summaries(state, batch) -> {name: images}             optional, uint8 NHWC
+
+The loop shards each host's batch rows into one global array on P('data'), keeps every step's
+randomness a function of (seed, step) and the data position equal to the step, so a run restarted
+from a checkpoint continues exactly as an uninterrupted one. SIGTERM (a preempted pod) saves and
+exits; a non-finite loss stops the run with the step named.
+"""
+
+import dataclasses
+import os
+import signal
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+
+def initialize_distributed(enabled: bool):
+  """jax.distributed.initialize() for multi-host runs (the coordinator comes from the cluster
+  environment: TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID)."""
+  if enabled:
+    jax.distributed.initialize()
+
+
+def make_mesh(devices=None):
+  """A 1-D data-parallel mesh over all (or the given) devices."""
+  devices = list(devices if devices is not None else jax.devices())
+  return jax.sharding.Mesh(np.array(devices), ("data",),
+                           axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def replicated(mesh):
+  return NamedSharding(mesh, P())
+
+
+def data_sharded(mesh):
+  return NamedSharding(mesh, P("data"))
+
+
+def global_batch(local_batch: dict, mesh) -> dict:
+  """This host's rows of every batch entry -> global arrays sharded on P('data')."""
+  sharding = data_sharded(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in local_batch.items()}
+
+
+class Checkpoints:
+  """Orbax CheckpointManager (async, keep-N) for the train state and the data position."""
+
+  def __init__(self, workdir: str, max_to_keep: int = 3):
+    self.manager = ocp.CheckpointManager(
+        os.path.abspath(os.path.join(workdir, "checkpoints")),
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+                                             enable_async_checkpointing=True))
+
+  def latest_step(self):
+    return self.manager.latest_step()
+
+  def save(self, step: int, state, data_state: dict, force: bool = False):
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=force)
+
+  def restore(self, step: int, abstract_state):
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+    return restored["state"], restored["data"]
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def abstract_like(state, shardings):
+  return jax.tree_util.tree_map(
+      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag the loop checks after each step."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    logging.warning("SIGTERM: saving a checkpoint and stopping after this step")
+    self.requested = True
+
+  def restore(self):
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+@dataclasses.dataclass
+class LoopResult:
+  state: object
+  step: int
+  stopped_early: bool
+  metrics: dict
+
+
+def _to_float(metrics):
+  return {k: float(np.asarray(v)) for k, v in jax.device_get(metrics).items()}
+
+
+def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
+  """Trains `trainer` for config.num_steps from the latest checkpoint in workdir (if any)."""
+  from clu import metric_writers, periodic_actions
+  mesh = mesh if mesh is not None else make_mesh()
+  os.makedirs(workdir, exist_ok=True)
+  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  checkpoints = Checkpoints(workdir, config.get("keep_checkpoints", 3))
+
+  state = trainer.init_state(jax.random.key(config.seed))
+  shardings = jax.tree_util.tree_map(lambda _: replicated(mesh), state)
+  trainer.setup(mesh, shardings)
+  start = 0
+  latest = checkpoints.latest_step()
+  if latest is not None:
+    state, data_state = checkpoints.restore(latest, abstract_like(state, shardings))
+    start = int(data_state["step"])
+    logging.info("resumed from step %d", start)
+  else:
+    state = jax.device_put(state, shardings)
+  iterator = trainer.make_iterator(start, jax.process_index(), jax.process_count())
+  report = periodic_actions.ReportProgress(num_train_steps=config.num_steps, writer=writer,
+                                           every_steps=config.get("log_every", 50))
+  preemption = _Preemption()
+  metrics = {}
+  step = start
+  last_time, last_step = time.perf_counter(), start
+  try:
+    while step < config.num_steps:
+      batch = global_batch(next(iterator), mesh)
+      state, metrics = trainer.train_step(state, batch, step)
+      metrics = _to_float(metrics)  # one small transfer per step: also keeps CPU collectives in order
+      bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
+      if bad:
+        raise FloatingPointError(f"non-finite {bad} at step {step}; last checkpoint: "
+                                 f"{checkpoints.latest_step()}")
+      step += 1
+      report(step)
+      if step % config.get("log_every", 50) == 0 or step == config.num_steps:
+        now = time.perf_counter()
+        metrics["steps_per_second"] = (step - last_step) / max(now - last_time, 1e-9)
+        last_time, last_step = now, step
+        writer.write_scalars(step, metrics)
+      if hasattr(trainer, "summaries") and step % config.get("image_every", 500) == 0:
+        writer.write_images(step, trainer.summaries(state, batch))
+      if step % config.checkpoint_every == 0 or step == config.num_steps or preemption.requested:
+        checkpoints.save(step, state, {"step": step, "iterator": iterator.get_state()},
+                         force=preemption.requested)
+      if preemption.requested:
+        break
+  finally:
+    preemption.restore()
+    checkpoints.close()
+    writer.flush()
+    if hasattr(iterator, "close"):
+      iterator.close()
+  return LoopResult(state, step, step < config.num_steps, metrics)
+
+
+def load_checkpoint_tree(workdir: str, step: int | None = None):
+  """The state saved by a finished stage (latest checkpoint unless `step`), as host arrays."""
+  manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")))
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f"{workdir}: no checkpoint to load")
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  manager.close()
+  return restored["state"]
+
+
+def step_rng(state_rng, step):
+  """Per-step randomness: a function of the run's key and the step alone."""
+  return jax.random.fold_in(jax.random.wrap_key_data(state_rng), step)
+
+
+def key_data(key):
+  """Typed key -> uint32 data, which checkpoints hold."""
+  return jax.random.key_data(key)
+

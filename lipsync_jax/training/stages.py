@@ -1,0 +1,23 @@
+"""Config -> trainer for each of the four stages."""
+
+import glob
+
+from lipsync_jax import input_pipeline
+
+
+def make_trainer(config):
+  from lipsync_jax.training import lipsync_trainer, stylegan2_trainer, syncnet_trainer
+  source = input_pipeline.open_split(config.dataset, config.data_dir, config.split)
+  if config.stage == "stylegan2":
+    return stylegan2_trainer.StyleGAN2Trainer(config, source)
+  if config.stage == "syncnet":
+    return syncnet_trainer.SyncNetTrainer(config, source)
+  if config.stage == "lipsync":
+    return lipsync_trainer.LipSyncTrainer(config, source)
+  if config.stage == "adaptation":
+    paths = sorted(glob.glob(config.target))
+    if not paths:
+      raise ValueError(f"config.target {config.target!r} matches no prepared segments (.npz)")
+    target = input_pipeline.SegmentSource(paths)
+    return lipsync_trainer.LipSyncTrainer(config, target, audio_source=source, adaptation=True)
+  raise ValueError(f"unknown stage {config.stage!r}: stylegan2, syncnet, lipsync or adaptation")

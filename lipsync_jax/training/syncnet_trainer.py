@@ -1,0 +1,63 @@
+"""Stage 2: SyncNet, trained contrastively on cosine similarity (as in StyleTalker).
+
+For each sample the visual embedding of its 5 frames must be closest to the audio of the same 0.2 s
+among: the audio of every other sample in the global batch and the same clip's audio shifted by
+3-12 frames (input_pipeline's shifted_mel), a negative that only timing tells apart.
+"""
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from lipsync_jax import input_pipeline
+from lipsync_jax.models import syncnet
+from lipsync_jax.training import common, loop
+
+
+class SyncNetTrainer:
+
+  def __init__(self, config, source):
+    self.config = config
+    self.source = source
+    self.model = syncnet.SyncNet(config.syncnet.embed_dim)
+    self.tx = optax.adam(config.learning_rate)
+
+  def init_state(self, rng):
+    r = self.config.model.resolution
+    frames = jnp.zeros((1, 5, r, r, 3))
+    params = jax.jit(self.model.init)(rng, frames, jnp.zeros((1, 20, 80)))["params"]
+    return {"params": params, "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
+
+  def make_iterator(self, start_step, process_index, process_count):
+    cfg = input_pipeline.PipelineConfig(resolution=self.config.model.resolution, seed=self.config.seed)
+    return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
+                                        process_count, start_step)
+
+  def loss(self, params, batch):
+    frames = common.to_float(batch["frames"])
+    t = frames.shape[1]
+    v = self.model.apply({"params": params}, frames, method=self.model.visual)
+    a = self.model.apply({"params": params}, batch["mels"][:, t // 2], method=self.model.audio)
+    s = self.model.apply({"params": params}, batch["shifted_mel"], method=self.model.audio)
+    logits = v @ jnp.concatenate([a, s]).T / self.config.temperature  # (B, 2B)
+    labels = jnp.arange(v.shape[0])
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    pos, shifted = jnp.sum(v * a, -1), jnp.sum(v * s, -1)
+    return loss, {"loss": loss, "cos_aligned": pos.mean(), "cos_shifted": shifted.mean(),
+                  "accuracy_vs_shifted": jnp.mean(pos > shifted)}
+
+  def _step(self, state, batch, step):
+    grads, metrics = jax.grad(self.loss, has_aux=True)(state["params"], batch)
+    updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
+    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["learning_rate"] = jnp.asarray(self.config.learning_rate)
+    return {**state, "params": optax.apply_updates(state["params"], updates),
+            "opt_state": opt_state}, metrics
+
+  def setup(self, mesh, state_shardings):
+    self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
+                                           NamedSharding(mesh, P("data")))
+
+  def train_step(self, state, batch, step):
+    return self._jit_step(state, batch, jnp.int32(step))
