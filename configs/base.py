@@ -22,5 +22,5 @@ def get_config():
   c.model = ml_collections.ConfigDict(dict(
       resolution=256, z_dim=512, w_dim=512, channel_base=16384, channel_max=512,
       face_stem_channels=32))
-  c.syncnet = ml_collections.ConfigDict(dict(embed_dim=512))
+  c.syncnet = ml_collections.ConfigDict(dict(embed_dim=512, width=1.0))
   return c

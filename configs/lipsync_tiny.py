@@ -7,7 +7,7 @@ def get_config():
   c = base.get_config()
   c.stage = "lipsync"
   c.model.update(resolution=64, w_dim=64, channel_base=1024, channel_max=64, face_stem_channels=16)
-  c.syncnet.embed_dim = 128
+  c.syncnet.update(embed_dim=128, width=0.25)  # must match the SyncNet run it loads
   c.lambda_lpips = 10.0
   c.lambda_sync = 0.1
   c.learning_rate = 1e-4

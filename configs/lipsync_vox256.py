@@ -9,7 +9,7 @@ def get_config():
   c.data_dir = "gs://YOUR_BUCKET/tfds"
   c.model.update(resolution=256, z_dim=512, w_dim=512, channel_base=16384, channel_max=512,
                  face_stem_channels=32)
-  c.syncnet.embed_dim = 512
+  c.syncnet.update(embed_dim=512, width=1.0)
   c.batch_size = 16
   c.num_steps = 300_000
   c.checkpoint_every = 5000

@@ -1,4 +1,4 @@
-"""StyleGAN2 pretraining on synthetic face frames at 32x32 with narrow channels, for CPU."""
+"""StyleGAN2 pretraining on synthetic face frames at 64x64 with the tiny lip-sync decoder's channels."""
 
 from configs import base
 
@@ -6,7 +6,7 @@ from configs import base
 def get_config():
   c = base.get_config()
   c.stage = "stylegan2"
-  c.model.update(resolution=32, z_dim=64, w_dim=64, channel_base=512, channel_max=64)
+  c.model.update(resolution=64, z_dim=64, w_dim=64, channel_base=1024, channel_max=64)
   c.learning_rate = 2e-3
   c.batch_size = 8
   c.mbstd_group = 4

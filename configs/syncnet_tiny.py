@@ -7,7 +7,7 @@ def get_config():
   c = base.get_config()
   c.stage = "syncnet"
   c.model.resolution = 64
-  c.syncnet.embed_dim = 128
+  c.syncnet.update(embed_dim=128, width=0.25)
   c.temperature = 0.1
   c.learning_rate = 3e-4
   c.batch_size = 16

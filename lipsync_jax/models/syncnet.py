@@ -29,11 +29,14 @@ class _Tower(nn.Module):
 
 class SyncNet(nn.Module):
   embed_dim: int = 512
+  width: float = 1.0  # channel multiplier (tiny CPU configs use less)
 
   def setup(self):
-    self.visual_tower = _Tower(((32, 1), (64, 2), (128, 2), (256, 2), (512, 2), (512, 2)),
-                               self.embed_dim)
-    self.audio_tower = _Tower(((32, 1), (64, 2), (128, 2), (256, (1, 2)), (512, 2)), self.embed_dim)
+    w = lambda c: max(8, int(c * self.width))  # noqa: E731
+    self.visual_tower = _Tower(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), 2), (w(512), 2),
+                                (w(512), 2)), self.embed_dim)
+    self.audio_tower = _Tower(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), (1, 2)), (w(512), 2)),
+                              self.embed_dim)
 
   def visual(self, frames):
     """frames (N, T, R, R, 3) in [-1, 1] -> (N, embed_dim) unit vectors."""

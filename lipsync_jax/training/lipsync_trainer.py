@@ -32,7 +32,7 @@ class LipSyncTrainer:
     m = config.model
     self.model = stylelipsync.StyleLipSync(m.resolution, m.w_dim, m.channel_base, m.channel_max,
                                            m.face_stem_channels)
-    self.sync = syncnet.SyncNet(config.syncnet.embed_dim)
+    self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width)
     self.lpips_params = lpips.load_params()
     self.trained = tuple(config.trained_labels) if config.get("trained_labels") else (
         ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)

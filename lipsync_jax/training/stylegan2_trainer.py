@@ -33,7 +33,8 @@ class StyleGAN2Trainer:
     gv = jax.jit(lambda k: stylegan2.init_generator_variables(self.g, k))(k_g)
     r = self.config.model.resolution
     dp = jax.jit(self.d.init)(k_d, jnp.zeros((self.config.mbstd_group, r, r, 3)))["params"]
-    return {"g_params": gv["params"], "g_ema": gv["params"], "w_avg": gv["w_avg"],
+    g_ema = jax.tree_util.tree_map(jnp.copy, gv["params"])  # its own buffers: states are donated
+    return {"g_params": gv["params"], "g_ema": g_ema, "w_avg": gv["w_avg"],
             "noise_const": gv["noise_const"], "d_params": dp, "g_opt": self.g_tx.init(gv["params"]),
             "d_opt": self.d_tx.init(dp), "rng": loop.key_data(rng)}
 

@@ -20,7 +20,7 @@ class SyncNetTrainer:
   def __init__(self, config, source):
     self.config = config
     self.source = source
-    self.model = syncnet.SyncNet(config.syncnet.embed_dim)
+    self.model = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width)
     self.tx = optax.adam(config.learning_rate)
 
   def init_state(self, rng):

@@ -1,0 +1,187 @@
+"""The four stages: a step each, freezing, data parallelism, exact resume, signals, NaN stop."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from configs import adaptation_tiny, lipsync_tiny, stylegan2_tiny, syncnet_tiny
+from lipsync_jax.training import loop, stages
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(module, tfds_dir, **overrides):
+  c = module.get_config()
+  c.data_dir = tfds_dir
+  c.log_every = 1
+  c.image_every = 10**9
+  c.update(overrides)
+  return c
+
+
+def _leaves_equal(a, b):
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+def test_syncnet_one_and_eight_devices_agree(tfds_dir, tmp_path):
+  c = _config(syncnet_tiny, tfds_dir, num_steps=2, checkpoint_every=2, batch_size=8)
+  one = loop.run(stages.make_trainer(c), c, str(tmp_path / "one"), loop.make_mesh(jax.devices()[:1]))
+  eight = loop.run(stages.make_trainer(c), c, str(tmp_path / "eight"), loop.make_mesh())
+  assert np.isfinite(one.metrics["loss"])
+  # The step-2 loss is computed with the parameters after one update on each side.
+  np.testing.assert_allclose(one.metrics["loss"], eight.metrics["loss"], rtol=1e-4)
+  # Adam moves each parameter by at most ~lr per step, whatever the gradient's size, so gradients
+  # that are zero up to reduction order may differ by that much; nothing may differ by more.
+  bound = 2 * c.learning_rate * 1.01
+  diffs = [float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(
+      jax.tree_util.tree_leaves(one.state["params"]), jax.tree_util.tree_leaves(eight.state["params"]))]
+  assert max(diffs) <= bound, max(diffs)
+  assert np.median(diffs) < bound / 2
+
+
+def test_stylegan2_step(tfds_dir, tmp_path):
+  c = _config(stylegan2_tiny, tfds_dir, num_steps=2, checkpoint_every=2, r1_interval=2)
+  trainer = stages.make_trainer(c)
+  result = loop.run(trainer, c, str(tmp_path / "gan"), loop.make_mesh(jax.devices()[:1]))
+  assert result.step == 2 and np.isfinite(result.metrics["loss"])
+  state = result.state
+  assert not _leaves_equal(state["g_params"], state["g_ema"])  # EMA lags the generator
+  assert float(np.abs(np.asarray(state["w_avg"]["mapping"]["w_avg"])).sum()) > 0  # tracked
+  images = trainer.summaries(state, None)["g_ema_samples"]
+  assert images.shape == (8, 64, 64, 3) and images.dtype == np.uint8
+
+
+@pytest.fixture(scope="module")
+def lipsync_run(tfds_dir, tmp_path_factory):
+  c = _config(lipsync_tiny, tfds_dir, num_steps=1, checkpoint_every=1)
+  trainer = stages.make_trainer(c)
+  mesh = loop.make_mesh(jax.devices()[:1])
+  initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
+  result = loop.run(trainer, c, str(tmp_path_factory.mktemp("lipsync")), mesh)
+  return c, initial, jax.device_get(result.state), result
+
+
+def test_lipsync_step_trains_encoders_and_samf_only(lipsync_run):
+  _, initial, state, result = lipsync_run
+  assert np.isfinite(result.metrics["loss"]) and result.metrics["lpips"] > 0
+  before, after = initial["params"], state["params"]
+  # The pretrained synthesis is frozen exactly; SaMF, encoders and MaLS moved.
+  for block in before["synthesis"]:
+    for name, weights in before["synthesis"][block].items():
+      changed = not _leaves_equal(weights, after["synthesis"][block][name])
+      assert changed == (name == "samf"), (block, name)
+  for part in ("face_encoder", "reference_encoder", "audio_encoder", "mals"):
+    assert not _leaves_equal(before[part], after[part]), part
+  assert _leaves_equal(initial["sync_params"], state["sync_params"])  # the expert stays fixed
+
+
+def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path):
+  c0, _, _, _ = lipsync_run
+  target = sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[:1]
+  c = _config(adaptation_tiny, c0.data_dir, num_steps=1, checkpoint_every=1, target=target[0])
+  trainer = stages.make_trainer(c)
+  initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
+  result = loop.run(trainer, c, str(tmp_path / "adapt"), loop.make_mesh(jax.devices()[:1]))
+  after = jax.device_get(result.state)["params"]
+  assert "r_sync" in result.metrics and np.isfinite(result.metrics["loss"])
+  assert not _leaves_equal(initial["params"]["synthesis"]["b64"]["conv1"], after["synthesis"]["b64"]["conv1"])
+  for part in ("face_encoder", "reference_encoder", "audio_encoder", "mals"):
+    assert _leaves_equal(initial["params"][part], after[part]), part
+
+
+def test_adaptation_needs_a_target(tfds_dir):
+  c = _config(adaptation_tiny, tfds_dir, target="/nonexistent/*.npz")
+  with pytest.raises(ValueError, match="matches no prepared segments"):
+    stages.make_trainer(c)
+
+
+class _NaNTrainer:
+  """A trainer whose loss turns NaN at step 3."""
+
+  def init_state(self, rng):
+    return {"w": np.zeros(3, np.float32)}
+
+  def setup(self, mesh, shardings):
+    pass
+
+  def make_iterator(self, start, pi, pc):
+    class It:
+      def __next__(self):
+        return {"x": np.ones((8, 1), np.float32)}
+      def get_state(self):
+        return {}
+    return It()
+
+  def train_step(self, state, batch, step):
+    return state, {"loss": float("nan") if step == 3 else 1.0}
+
+
+def test_nan_stops_the_run_naming_the_step(tmp_path):
+  c = syncnet_tiny.get_config()
+  c.num_steps, c.checkpoint_every = 10, 2
+  with pytest.raises(FloatingPointError, match="at step 3"):
+    loop.run(_NaNTrainer(), c, str(tmp_path), loop.make_mesh(jax.devices()[:1]))
+
+
+def _train_cmd(tfds_dir, workdir, steps):
+  return [sys.executable, "-m", "lipsync_jax.train", "--config", "configs/syncnet_tiny.py",
+          "--workdir", str(workdir), f"--config.data_dir={tfds_dir}", f"--config.num_steps={steps}",
+          "--config.checkpoint_every=2", "--config.log_every=1", "--config.batch_size=4"]
+
+
+def _env():
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = ""  # one CPU device in the subprocesses
+  return env
+
+
+def _final_params(workdir):
+  return loop.load_checkpoint_tree(str(workdir))["params"]
+
+
+def test_kill_then_resume_matches_an_uninterrupted_run(tfds_dir, tmp_path):
+  steps = 6
+  r = subprocess.run(_train_cmd(tfds_dir, tmp_path / "straight", steps), cwd=REPO, env=_env(),
+                     capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr[-2000:]
+  proc = subprocess.Popen(_train_cmd(tfds_dir, tmp_path / "killed", steps), cwd=REPO, env=_env(),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  ckpt = tmp_path / "killed" / "checkpoints"
+  while time.time() < deadline and not (ckpt.exists() and any(p.name.isdigit() for p in ckpt.iterdir())):
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  saved = [int(p.name) for p in ckpt.iterdir() if p.name.isdigit()]
+  assert saved and max(saved) < steps, saved
+  r = subprocess.run(_train_cmd(tfds_dir, tmp_path / "killed", steps), cwd=REPO, env=_env(),
+                     capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert "resumed from step" in r.stderr
+  assert _leaves_equal(_final_params(tmp_path / "straight"), _final_params(tmp_path / "killed"))
+
+
+def test_sigterm_saves_and_exits(tfds_dir, tmp_path):
+  workdir = tmp_path / "term"
+  proc = subprocess.Popen(_train_cmd(tfds_dir, workdir, 1000), cwd=REPO, env=_env(),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 300
+  tb = None
+  while time.time() < deadline:
+    tb = glob.glob(str(workdir / "events.out.tfevents.*"))
+    if tb and os.path.getsize(tb[0]) > 200:  # a few steps were logged
+      break
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err[-2000:]
+  steps = [int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]
+  assert steps and max(steps) < 1000
+  assert "SIGTERM" in err
