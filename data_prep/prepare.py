@@ -75,7 +75,7 @@ def discover(input_dir: str, layout: str = "folder") -> list[VideoItem]:
       rel = os.path.relpath(path, input_dir)
       key = _safe_key(os.path.splitext(rel)[0])
       parts = rel.split(os.sep)
-      if layout == "voxceleb2":  # [dev|test/][mp4/]idXXXXX/<youtube id>/<clip>.mp4
+      if layout == "voxceleb2":  # [dev|test/][mp4/]id<digits>/<youtube id>/<clip>.mp4
         ids = [p for p in parts[:-1] if re.fullmatch(r"id\d+", p)]
         if not ids:
           continue
@@ -212,7 +212,7 @@ def _segments(item, audio, max_frames, config, mesh, timer):
   seg, seg_index, frames_seen = None, 0, 0
 
   def finalize(k, frame, pts):
-    nonlocal seg, seg_index
+    nonlocal seg
     t = time.perf_counter()
     window = [boxes[j] for j in range(k - r, k + r + 1) if j in boxes]
     box = np.mean(window, 0)

@@ -5,7 +5,7 @@ Three builders share one feature set (below) and differ in where identities and 
   synthetic_talking_faces  the embedded synthetic corpus; test = held-out identities
                            (data_prep.synthetic.TEST_IDENTITIES, voices held out too)
   voxceleb2                VoxCeleb2 (manual_dir: the official dev/ and test/ folders, identities
-                           idXXXXX); test = the official test identities
+                           id<digits>); test = the official test identities
   hdtf                     HDTF (manual_dir: flat WRA_Name_000.mp4 files); test = a fixed 10% of
                            identities by hash
 
@@ -195,7 +195,7 @@ class Voxceleb2(_TalkingFaceBuilder):
   LAYOUT = "voxceleb2"
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Download VoxCeleb2 (dev and test mp4) and place it so that manual_dir holds "
-      "dev/mp4/idXXXXX/<video>/<clip>.mp4 and test/mp4/idXXXXX/...; or prepare it first with "
+      "dev/mp4/id<digits>/<video>/<clip>.mp4 and test/mp4/id<digits>/...; or prepare it first with "
       "`python -m data_prep.prepare --layout voxceleb2` and pass the prepared folder.")
 
   def is_test(self, identity, source):

@@ -113,6 +113,7 @@ def test_generator_and_discriminator_shapes_and_ws():
   img = g.apply(v, jnp.ones((4, 16)), rngs={"noise": jax.random.key(1)})
   assert img.shape == (4, 32, 32, 3)
   assert stylegan2.num_ws_for(256) == 14 and stylegan2.num_ws_for(32) == 8
+  assert stylegan2.num_ws_for(512) == 16 and stylegan2.channels_for(512) == 32
   assert [stylegan2.channels_for(r) for r in (4, 32, 64, 128, 256)] == [512, 512, 256, 128, 64]
   d = stylegan2.Discriminator(img_resolution=32, channel_base=256, channel_max=16)
   dv = d.init(jax.random.key(2), img)

@@ -25,6 +25,15 @@ def partitioned(trainable: dict[str, optax.GradientTransformation] | optax.Gradi
   return optax.multi_transform({"train": trainable, "freeze": optax.set_to_zero()}, groups)
 
 
+def apply_gradients(state: dict, grads, tx, metrics: dict, learning_rate: float):
+  """One optimizer update of state['params'] / state['opt_state']; adds the gradient norm and the
+  learning rate to the metrics."""
+  updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+  metrics = {**metrics, "grad_norm": optax.global_norm(grads),
+             "learning_rate": jnp.asarray(learning_rate)}
+  return {**state, "params": optax.apply_updates(state["params"], updates), "opt_state": opt_state}, metrics
+
+
 def replicated_jit(fn, mesh, state_shardings, batch_sharding, donate=True):
   """jit of (state, batch, step) -> (state, metrics) with explicit shardings."""
   rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())

@@ -49,11 +49,7 @@ class SyncNetTrainer:
 
   def _step(self, state, batch, step):
     grads, metrics = jax.grad(self.loss, has_aux=True)(state["params"], batch)
-    updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
-    metrics["grad_norm"] = optax.global_norm(grads)
-    metrics["learning_rate"] = jnp.asarray(self.config.learning_rate)
-    return {**state, "params": optax.apply_updates(state["params"], updates),
-            "opt_state": opt_state}, metrics
+    return common.apply_gradients(state, grads, self.tx, metrics, self.config.learning_rate)
 
   def setup(self, mesh, state_shardings):
     self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
