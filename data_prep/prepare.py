@@ -32,7 +32,7 @@ import numpy as np
 
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_geometry as fg
-from lipsync_jax import masking, media
+from lipsync_jax import face_crop, masking, media
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 SAMPLES_PER_FRAME = audio_lib.SAMPLE_RATE // audio_lib.FPS
@@ -41,8 +41,8 @@ SAMPLES_PER_FRAME = audio_lib.SAMPLE_RATE // audio_lib.FPS
 @dataclasses.dataclass(frozen=True)
 class PrepareConfig:
   size: int = 256
-  crop_scale: float = 1.6  # crop side over the mesh's larger extent
-  crop_shift_y: float = -0.05  # crop centre moved up by this fraction of the side (more forehead)
+  crop_scale: float = face_crop.CROP_SCALE
+  crop_shift_y: float = face_crop.CROP_SHIFT_Y
   smooth_radius: int = 3  # box averaged over +-3 frames
   min_frames: int = 15
   max_frames: int = 750  # 30 s per segment
@@ -107,30 +107,6 @@ class _Timer:
     now = time.perf_counter()
     self.seconds[stage] += now - since
     return now
-
-
-def _box_from_landmarks(pts: np.ndarray, config: PrepareConfig) -> np.ndarray:
-  lo, hi = pts[:, :2].min(0), pts[:, :2].max(0)
-  side = (hi - lo).max() * config.crop_scale
-  center = (lo + hi) / 2 + np.array([0.0, config.crop_shift_y * side])
-  return np.array([center[0], center[1], side])
-
-
-def crop_face(frame: np.ndarray, box: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-  """Square crop (cx, cy, side) resized to size x size; returns it and the 2x3 frame->crop affine."""
-  cx, cy, side = box
-  zoom = size / side
-  affine = np.array([[zoom, 0, size / 2 - zoom * cx], [0, zoom, size / 2 - zoom * cy]])
-  src = frame
-  if zoom < 0.5:  # area-average first so strong downscaling does not alias
-    f = 1.0 / (2 * zoom)
-    src = cv2.resize(frame, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
-    affine = affine @ np.array([[f, 0, 0], [0, f, 0], [0, 0, 1]])
-  crop = cv2.warpAffine(src, affine, (size, size), flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_CONSTANT)
-  if src is not frame:
-    affine = np.array([[zoom, 0, size / 2 - zoom * cx], [0, zoom, size / 2 - zoom * cy]])
-  return crop, affine
 
 
 class _Segment:
@@ -216,10 +192,8 @@ def _segments(item, audio, max_frames, config, mesh, timer):
     t = time.perf_counter()
     window = [boxes[j] for j in range(k - r, k + r + 1) if j in boxes]
     box = np.mean(window, 0)
-    crop, affine = crop_face(frame, box, config.size)
-    local = pts.astype(np.float64).copy()
-    local[:, :2] = local[:, :2] @ affine[:, :2].T + affine[:, 2]
-    local[:, 2] *= affine[0, 0]
+    crop, affine = face_crop.crop_face(frame, box, config.size)
+    local = face_crop.to_crop(pts, affine)
     t = timer.add("crop", t)
     pose = fg.estimate_pose(local)
     lip = masking.pose_aware_mask(local, config.size, pose, config.mask_jaw_open, config.mask_dilate)
@@ -274,7 +248,7 @@ def _segments(item, audio, max_frames, config, mesh, timer):
       t = time.perf_counter()
       continue
     face_frames += 1
-    boxes[k] = _box_from_landmarks(pts, config)
+    boxes[k] = face_crop.box_from_landmarks(pts, config.crop_scale, config.crop_shift_y)
     boxes.pop(k - 2 * r - 1, None)
     pending.append((k, frame, pts))
     while pending and pending[0][0] + r <= k:

@@ -69,3 +69,81 @@ def mel_window(mel: np.ndarray, frame_index: int) -> np.ndarray:
 def mel_windows(mel: np.ndarray, frame_indices) -> np.ndarray:
   """Stacked windows for several frames: (len(frame_indices), 20, 80)."""
   return np.stack([mel_window(mel, int(t)) for t in frame_indices])
+
+
+@functools.cache
+def _stft_window() -> np.ndarray:
+  """librosa's: a periodic Hann of WIN_LENGTH, zero-padded to N_FFT at the centre."""
+  window = np.zeros(N_FFT, np.float32)
+  left = (N_FFT - WIN_LENGTH) // 2
+  window[left:left + WIN_LENGTH] = librosa.filters.get_window("hann", WIN_LENGTH, fftbins=True)
+  return window
+
+
+class StreamingMel:
+  """log_mel computed as 16 kHz audio arrives, equal to log_mel of the whole signal.
+
+  Mel frame j is the windowed FFT of the reflect-padded signal at [HOP*j, HOP*j + N_FFT): it needs
+  audio up to sample HOP*j + N_FFT/2, and the frames whose window reaches past the end wait for
+  finish(), which reflects the tail as log_mel does.
+  """
+
+  def __init__(self):
+    self._head = np.zeros(0, np.float32)  # audio not yet covered (with the leading reflection)
+    self._head_start = 0  # padded-signal index of _head[0]
+    self._received = 0
+    self._started = False
+    self._next_frame = 0
+    self.finished = False
+
+  @property
+  def num_samples(self) -> int:
+    return self._received
+
+  def push(self, samples: np.ndarray) -> np.ndarray:
+    """Adds samples; returns the (k, 80) mel frames that became computable (k may be 0)."""
+    if self.finished:
+      raise ValueError("StreamingMel.push after finish")
+    samples = np.asarray(samples, np.float32).reshape(-1)
+    self._received += samples.size
+    self._head = np.concatenate([self._head, samples])
+    if not self._started:
+      if self._head.size < N_FFT // 2 + 1:
+        return np.zeros((0, N_MELS), np.float32)
+      self._head = np.concatenate([self._head[1:N_FFT // 2 + 1][::-1], self._head])
+      self._started = True
+    return self._frames(final=False)
+
+  def finish(self) -> np.ndarray:
+    """Ends the stream: the remaining frames, the last ones over the reflected tail."""
+    if self.finished:
+      return np.zeros((0, N_MELS), np.float32)
+    self.finished = True
+    if not self._started:  # under half a window of audio: zero-padded as log_mel does
+      audio = np.pad(self._head, (0, max(0, N_FFT // 2 + 1 - self._head.size)))
+      self._received = audio.size
+      self._head = np.concatenate([audio[1:N_FFT // 2 + 1][::-1], audio])
+      self._started = True
+    tail = self._head[-(N_FFT // 2 + 1):-1][::-1]
+    self._head = np.concatenate([self._head, tail])
+    return self._frames(final=True)
+
+  def _frames(self, final: bool) -> np.ndarray:
+    total = num_mel_frames(self._received) if final else None
+    available = self._head_start + self._head.size  # padded samples held so far
+    stop = (available - N_FFT) // HOP_LENGTH + 1 if available >= N_FFT else 0
+    if total is not None:
+      stop = min(stop, total)
+    count = max(0, stop - self._next_frame)
+    if count == 0:
+      return np.zeros((0, N_MELS), np.float32)
+    offset = self._next_frame * HOP_LENGTH - self._head_start
+    idx = offset + np.arange(count)[:, None] * HOP_LENGTH + np.arange(N_FFT)[None]
+    spec = np.fft.rfft(self._head[idx] * _stft_window(), axis=-1)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    mel = np.log10(np.maximum(power @ _mel_basis().T, LOG_FLOOR)).astype(np.float32)
+    self._next_frame = stop
+    drop = self._next_frame * HOP_LENGTH - self._head_start  # samples no later frame needs
+    self._head = self._head[drop:]
+    self._head_start += drop
+    return mel

@@ -47,7 +47,8 @@ def probe(path: str) -> dict:
   """Streams and basic facts of a media file."""
   with _open(path) as c:
     info = {"has_video": bool(c.streams.video), "has_audio": bool(c.streams.audio),
-            "duration": c.duration / av.time_base if c.duration else None}
+            "duration": c.duration / av.time_base if c.duration else None,
+            "metadata": dict(c.metadata)}
     if c.streams.video:
       v = c.streams.video[0]
       rate = v.average_rate or v.guessed_rate
@@ -174,7 +175,11 @@ def atomic_path(path: str):
 def write_video(path: str, frames: Iterable[np.ndarray], fps: float = 25.0,
                 audio: np.ndarray | None = None, sample_rate: int = 16_000, crf: int = 18,
                 metadata: dict | None = None, audio_bitrate: int = 96_000) -> int:
-  """Writes RGB frames (and mono float audio) as H.264 + AAC mp4, atomically. Returns frame count."""
+  """Writes RGB frames (and mono float audio) as H.264 + AAC mp4, atomically. Returns frame count.
+
+  `audio` may also be a function returning it, called after the last frame (for streams whose
+  audio is only complete then); the audio is encoded after the video.
+  """
   rate = fractions.Fraction(fps).limit_denominator(1001)
   count = 0
   with atomic_path(path) as tmp:
@@ -203,7 +208,8 @@ def write_video(path: str, frames: Iterable[np.ndarray], fps: float = 25.0,
       for packet in vstream.encode():
         out.mux(packet)
       if astream is not None:
-        _encode_audio(out, astream, np.asarray(audio, np.float32), sample_rate)
+        samples = audio() if callable(audio) else audio
+        _encode_audio(out, astream, np.asarray(samples, np.float32), sample_rate)
   return count
 
 

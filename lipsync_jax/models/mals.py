@@ -62,6 +62,19 @@ class MaLS(nn.Module):
       h_history = jnp.repeat(h, 2, axis=1)
     return self.conv_b(h, h_history), h
 
+  def block(self, avg_history, h_history, avg, first):
+    """A streaming step over a block of K consecutive frames (what inference runs).
+
+    avg_history, h_history: (N, 2, num_ws, D), the moving-averaged codes and first-convolution
+    outputs of the two frames before the block (ignored where `first`, the block that starts the
+    sequence: its first frame is repeated, as offline). avg: (N, K, num_ws, D).
+    Returns (MaLS codes (N, K, ...), first-convolution outputs (N, K, ...)).
+    """
+    avg_history = jnp.where(first, jnp.repeat(avg[:, :1], 2, axis=1), avg_history)
+    h = nn.leaky_relu(self.conv_a(avg, avg_history), 0.1)
+    h_history = jnp.where(first, jnp.repeat(h[:, :1], 2, axis=1), h_history)
+    return self.conv_b(h, h_history), h
+
 
 def streaming_codes(mals: MaLS, params, w):
   """Feeds w (N, T, num_ws, D) one frame at a time, as a stream would, and returns the MaLS codes.

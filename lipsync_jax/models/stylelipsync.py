@@ -52,6 +52,12 @@ class StyleLipSync(nn.Module):
     w = w_ref[:, None] + audio_codes
     return w_ref[:, None] + self.mals(w) + self.w_avg.value
 
+  def latents_block(self, w_ref, avg_history, h_history, avg, first):
+    """latents() for a block of K frames of a stream (see MaLS.block): avg holds the moving averages
+    of w = w_ref + a over the block. Returns (codes (N, K, L, D), MaLS state h (N, K, L, D))."""
+    smoothed, h = self.mals.block(avg_history, h_history, avg, first)
+    return w_ref[:, None] + smoothed + self.w_avg.value, h
+
   def decode(self, masked, codes, noise_mode="random"):
     """masked (N, T, R, R, 3), codes (N, T, L, D) -> frames (N, T, R, R, 3): eq. 5."""
     n, t = masked.shape[:2]

@@ -115,11 +115,21 @@ def _to_float(metrics):
   return {k: float(np.asarray(v)) for k, v in jax.device_get(metrics).items()}
 
 
+def save_config(config, workdir: str):
+  """workdir/config.json: what inference and export need to rebuild the model."""
+  from lipsync_jax import media
+  with media.atomic_path(os.path.join(workdir, "config.json")) as tmp:
+    with open(tmp, "w") as f:
+      f.write(config.to_json(indent=1))
+
+
 def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
   """Trains `trainer` for config.num_steps from the latest checkpoint in workdir (if any)."""
   from clu import metric_writers, periodic_actions
   mesh = mesh if mesh is not None else make_mesh()
   os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    save_config(config, workdir)
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
   checkpoints = Checkpoints(workdir, config.get("keep_checkpoints", 3))
 
