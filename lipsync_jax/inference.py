@@ -468,6 +468,19 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
   return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def generate_clip(backend: Backend, reference: np.ndarray, masked: np.ndarray,
+                  mels: np.ndarray) -> np.ndarray:
+  """A whole prepared clip at once (evaluation): reference (R, R, 3) uint8, masked (T, R, R, 3)
+  float [-1, 1], mels (T, 20, 80) -> generated (T, R, R, 3) uint8."""
+  w_ref = backend.encode_reference(_to_float(reference))
+  w = backend.audio_w(w_ref, mels)
+  padded = np.concatenate([w[:1], w, w[-1:]])
+  avg = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
+  zeros = np.zeros((2,) + w.shape[1:], np.float32)
+  codes, _, _ = backend.mals(w_ref, zeros, zeros, avg, first=True)
+  return _to_uint8(backend.decode(masked.astype(np.float32), codes))
+
+
 # --------------------------------------------------------------------------------------------
 # Files.
 

@@ -1,0 +1,294 @@
+"""The paper's six metrics (tables 1 and 2) on held-out prepared clips, plus mouth-opening tracking.
+
+  python -m lipsync_jax.evaluate --checkpoint WORKDIR | --exported MODEL.lsj --syncnet WORKDIR \
+      --data_dir DIR [--dataset synthetic_talking_faces] [--split test] [--num_clips 8] \
+      [--max_frames 100] --output_dir DIR
+
+Reconstruction (each clip driven by its own audio, reference = its first frame):
+  PSNR, SSIM (skimage, on the model-resolution crops), LMD (mean distance of the MediaPipe lip
+  landmarks of generated and real frames, in pixels of the 256 crop).
+Cross-identity (each clip driven by the audio of another clip, preferably another identity):
+  LSE-D and LSE-C by the syncnet_python recipe with *our* SyncNet (named in the report; the
+  original SyncNet weights are not available): 5-frame windows, audio offsets -15..+15, per offset
+  the mean embedding distance over frames; LSE-D = the minimum, LSE-C = median - minimum.
+  Our embeddings are unit vectors, so distances lie in [0, 2], not on syncnet_python's scale.
+  CSIM: cosine similarity of dlib's face embedding (ArcFace weights are not available here) of
+  each generated frame and the reference.
+Mouth tracking (the learning proof of the training issue): the Pearson correlation over frames of
+the generated frames' mouth opening (MediaPipe inner-lip gap over eye-corner distance) with the
+ground-truth opening of the clip whose audio drives it, for own and cross audio.
+
+Writes OUTPUT_DIR/report.json and OUTPUT_DIR/report.md (a table shaped like the paper's).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lipsync_jax import audio as audio_lib  # noqa: E402
+from lipsync_jax import face_geometry as fg  # noqa: E402
+from lipsync_jax import inference, input_pipeline, media  # noqa: E402
+
+LIP_LANDMARKS = np.array(sorted(set(fg.LIPS_UPPER_OUTER + fg.LIPS_LOWER_OUTER +
+                                    fg.LIPS_UPPER_INNER + fg.LIPS_LOWER_INNER)))
+OFFSETS = range(-15, 16)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics on arrays.
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+  mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+  return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+  from skimage.metrics import structural_similarity
+  return float(structural_similarity(a, b, channel_axis=-1, data_range=255))
+
+
+def lse(visual: np.ndarray, audio: np.ndarray) -> tuple[float, float, int]:
+  """syncnet_python's LSE-D, LSE-C and best offset from per-frame embeddings (T, D) of 5-frame
+  windows and of the audio windows of the same frames."""
+  t = len(visual)
+  means = []
+  for off in OFFSETS:
+    lo, hi = max(0, -off), min(t, t - off)
+    if hi <= lo:
+      means.append(np.inf)
+      continue
+    means.append(np.linalg.norm(visual[lo:hi] - audio[lo + off:hi + off], axis=-1).mean())
+  means = np.array(means)
+  finite = means[np.isfinite(means)]
+  best = int(np.argmin(means))
+  return float(means[best]), float(np.median(finite) - means[best]), list(OFFSETS)[best]
+
+
+def pearson(a, b) -> float:
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  if len(a) < 3 or a.std() == 0 or b.std() == 0:
+    return float("nan")
+  return float(np.corrcoef(a, b)[0, 1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Models used for measuring.
+
+
+class Landmarks:
+  """MediaPipe mesh on crops (upscaled to 256), one image at a time."""
+
+  def __init__(self):
+    from lipsync_jax.face_mesh import FaceMesh
+    self.mesh = FaceMesh(track=False)
+
+  def __call__(self, crop: np.ndarray):
+    big = cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC) if crop.shape[0] != 256 else crop
+    return self.mesh(big)
+
+
+class FaceEmbedding:
+  """dlib's ResNet face descriptor (128-d) of a face crop: the face box is the crop's centre (our
+  crops frame the face at a fixed scale), refined by the 5-point shape predictor."""
+
+  def __init__(self):
+    import dlib
+    import face_recognition_models as frm
+    self.dlib = dlib
+    self.shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+    self.net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+
+  def __call__(self, crop: np.ndarray) -> np.ndarray:
+    img = np.ascontiguousarray(cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC))
+    side = 256 / 1.6  # the mesh extent inside a crop (lipsync_jax.face_crop.CROP_SCALE)
+    c = 128 + 0.05 * 256  # the crop centre sits 5% of the side above the face's
+    box = self.dlib.rectangle(int(128 - side / 2), int(c - side / 2), int(128 + side / 2),
+                              int(c + side / 2))
+    shape = self.shape(img, box)
+    return np.array(self.net.compute_face_descriptor(img, shape))
+
+
+class SyncNetEmbedder:
+  def __init__(self, workdir: str):
+    import jax
+    from lipsync_jax.models import syncnet
+    from lipsync_jax.training import loop
+    with open(os.path.join(workdir, "config.json")) as f:
+      config = json.load(f)
+    self.name = f"{os.path.abspath(workdir)} (embed {config['syncnet']['embed_dim']}, " \
+                f"width {config['syncnet']['width']})"
+    net = syncnet.SyncNet(config["syncnet"]["embed_dim"], config["syncnet"]["width"])
+    tree = loop.load_checkpoint_tree(workdir)
+    params = tree["params"] if config["stage"] == "syncnet" else tree["sync_params"]
+    self._visual = jax.jit(lambda f: net.apply({"params": params}, f, method=net.visual))
+    self._audio = jax.jit(lambda m: net.apply({"params": params}, m, method=net.audio))
+
+  def embed(self, frames: np.ndarray, mels: np.ndarray):
+    """frames (T, R, R, 3) uint8, mels (T, 20, 80) -> per-frame visual and audio embeddings of
+    the 5-frame windows centred on each frame (edges repeated)."""
+    t = len(frames)
+    idx = np.clip(np.arange(t)[:, None] + np.arange(-2, 3)[None], 0, t - 1)
+    x = frames.astype(np.float32) / 127.5 - 1
+    v = np.concatenate([np.asarray(self._visual(x[idx[i:i + 16]])) for i in range(0, t, 16)])
+    a = np.concatenate([np.asarray(self._audio(mels[i:i + 16])) for i in range(0, t, 16)])
+    return v, a
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluation.
+
+
+def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
+  ex = source[index]
+  n = min(int(ex["num_frames"]), max_frames)
+  frames = np.stack([input_pipeline._resize(input_pipeline.decode_jpeg(ex["frames"][i]), resolution)
+                     for i in range(n)])
+  packed = ex["lip_mask" if mask == "pose" else "rect_mask"][:n]
+  masks = np.stack([input_pipeline._resize_mask(m, resolution) for m in
+                    input_pipeline.unpack_masks(packed)]).reshape(n, resolution, resolution, 1)
+  mel = np.asarray(ex["mel"])
+  return {"frames": frames, "masks": masks, "mels": audio_lib.mel_windows(mel, range(n)),
+          "opening": np.asarray(ex["mouth_opening"])[:n], "identity": str(ex["identity"]),
+          "clip_id": str(ex["clip_id"]), "landmarks": np.asarray(ex["landmarks"])[:n]}
+
+
+def _masked(clip):
+  x = clip["frames"].astype(np.float32) / 127.5 - 1
+  return x * (1 - clip["masks"].astype(np.float32))
+
+
+def _openings(lm: Landmarks, frames):
+  """Mouth opening per frame (NaN where MediaPipe finds no face) and the lip landmarks at 256."""
+  out, lips = [], []
+  for f in frames:
+    pts = lm(f)
+    out.append(np.nan if pts is None else fg.mouth_opening(pts))
+    lips.append(None if pts is None else pts[LIP_LANDMARKS, :2])
+  return np.array(out), lips
+
+
+def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
+             dataset: str = "synthetic_talking_faces", split: str = "test", num_clips: int = 8,
+             max_frames: int = 100, mask: str | None = None, progress: bool = True) -> dict:
+  from tqdm import tqdm
+  source = input_pipeline.open_split(dataset, data_dir, split)
+  r = backend.resolution
+  mask = mask or backend.meta.get("mask", "pose")
+  clips = [_clip(source, i, r, mask, max_frames) for i in range(min(num_clips, len(source)))]
+  if len(clips) < 2:
+    raise ValueError(f"{data_dir} {split}: cross-identity evaluation needs at least 2 clips")
+  sync = SyncNetEmbedder(syncnet_dir)
+  lm, emb = Landmarks(), FaceEmbedding()
+  rows = []
+  for i, clip in enumerate(tqdm(clips, desc="evaluate", disable=not progress)):
+    # The driving clip for the cross-identity row: the next clip of another identity, if any.
+    others = [c for c in clips[i + 1:] + clips[:i] if c["identity"] != clip["identity"]]
+    driver = (others or clips[i + 1:] + clips[:i])[0]
+    ref = clip["frames"][0]
+    own = inference.generate_clip(backend, ref, _masked(clip), clip["mels"])
+    gt_open, gt_lips = _openings(lm, clip["frames"])
+    own_open, own_lips = _openings(lm, own)
+    lmd = [np.linalg.norm(a - b, axis=-1).mean() for a, b in zip(own_lips, gt_lips)
+           if a is not None and b is not None]
+    n = min(len(clip["frames"]), len(driver["frames"]))
+    cross_clip = {k: clip[k][:n] for k in ("frames", "masks")}
+    cross = inference.generate_clip(backend, ref, _masked(cross_clip), driver["mels"][:n])
+    cross_open, _ = _openings(lm, cross)
+    v, a = sync.embed(cross, driver["mels"][:n])
+    lse_d, lse_c, offset = lse(v, a)
+    ref_emb = emb(ref)
+    csim = np.mean([np.dot(e, ref_emb) / np.linalg.norm(e) / np.linalg.norm(ref_emb)
+                    for e in (emb(f) for f in cross)])
+    valid_own = np.isfinite(own_open)
+    valid_cross = np.isfinite(cross_open)
+    rows.append({
+        "clip": clip["clip_id"], "identity": clip["identity"], "driver": driver["clip_id"],
+        "frames": len(own), "cross_frames": n,
+        "psnr": float(np.mean([psnr(g, t) for g, t in zip(own, clip["frames"])])),
+        "ssim": float(np.mean([ssim(g, t) for g, t in zip(own, clip["frames"])])),
+        "lmd": float(np.mean(lmd)) if lmd else float("nan"), "lmd_frames": len(lmd),
+        "lse_d": lse_d, "lse_c": lse_c, "lse_offset": offset, "csim": float(csim),
+        "mouth_corr_own": pearson(own_open[valid_own], clip["opening"][valid_own]),
+        "mouth_corr_cross": pearson(cross_open[valid_cross], driver["opening"][:n][valid_cross]),
+        "mouth_corr_gt_mesh": pearson(gt_open[np.isfinite(gt_open)],
+                                      clip["opening"][np.isfinite(gt_open)]),
+        "mesh_found_own": float(valid_own.mean()), "mesh_found_cross": float(valid_cross.mean()),
+    })
+  keys = ("psnr", "ssim", "lmd", "lse_d", "lse_c", "csim", "mouth_corr_own", "mouth_corr_cross",
+          "mouth_corr_gt_mesh", "mesh_found_own", "mesh_found_cross")
+  summary = {k: float(np.nanmean([row[k] for row in rows])) for k in keys}
+  return {"model": backend.meta.get("checkpoint") or "exported", "step": backend.meta.get("step"),
+          "resolution": r, "mask": mask, "syncnet": sync.name, "dataset": dataset, "split": split,
+          "data_dir": os.path.abspath(data_dir), "num_clips": len(rows),
+          "csim_model": "dlib_face_recognition_resnet_model_v1 (not ArcFace)",
+          "summary": summary, "clips": rows}
+
+
+def markdown(report: dict) -> str:
+  s = report["summary"]
+  lines = [
+      f"Evaluation of {report['model']} (step {report['step']}, {report['resolution']}x"
+      f"{report['resolution']}, {report['mask']} mask) on {report['num_clips']} clips of "
+      f"{report['dataset']}/{report['split']}.",
+      "",
+      "| Method | PSNR ↑ | SSIM ↑ | LMD ↓ | LSE-D ↓ | LSE-C ↑ | CSIM ↑ |",
+      "|---|---|---|---|---|---|---|",
+      f"| lipsync_jax | {s['psnr']:.2f} | {s['ssim']:.3f} | {s['lmd']:.2f} | {s['lse_d']:.3f} | "
+      f"{s['lse_c']:.3f} | {s['csim']:.3f} |",
+      "",
+      "PSNR, SSIM, LMD: reconstruction with the clip's own audio (LMD in pixels of the 256 crop). "
+      "LSE-D/C and CSIM: cross-identity (another clip's audio). "
+      f"LSE with our SyncNet: {report['syncnet']}, unit embeddings (distances in [0, 2]). "
+      f"CSIM with {report['csim_model']}.",
+      "",
+      "| Mouth opening vs ground truth (Pearson r) | own audio | other audio |",
+      "|---|---|---|",
+      f"| generated frames (MediaPipe) | {s['mouth_corr_own']:.3f} | {s['mouth_corr_cross']:.3f} |",
+      f"| real frames (MediaPipe, the measuring instrument) | {s['mouth_corr_gt_mesh']:.3f} | |",
+  ]
+  return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(prog="python -m lipsync_jax.evaluate", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  model = p.add_mutually_exclusive_group(required=True)
+  model.add_argument("--checkpoint")
+  model.add_argument("--exported")
+  p.add_argument("--syncnet", required=True, help="workdir of a syncnet run (or lipsync run)")
+  p.add_argument("--data_dir", required=True)
+  p.add_argument("--dataset", default="synthetic_talking_faces")
+  p.add_argument("--split", default="test")
+  p.add_argument("--num_clips", type=int, default=8)
+  p.add_argument("--max_frames", type=int, default=100)
+  p.add_argument("--mask", choices=("pose", "rect"), default=None)
+  p.add_argument("--output_dir", required=True)
+  p.add_argument("--quiet", action="store_true")
+  args = p.parse_args(argv)
+  try:
+    backend = (inference.exported_backend(args.exported) if args.exported
+               else inference.checkpoint_backend(args.checkpoint))
+    report = evaluate(backend, args.syncnet, args.data_dir, args.dataset, args.split,
+                      args.num_clips, args.max_frames, args.mask, progress=not args.quiet)
+  except (FileNotFoundError, ValueError, media.MediaError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  os.makedirs(args.output_dir, exist_ok=True)
+  for name, text in (("report.json", json.dumps(report, indent=1)), ("report.md", markdown(report))):
+    with media.atomic_path(os.path.join(args.output_dir, name)) as tmp:
+      with open(tmp, "w") as f:
+        f.write(text)
+  print(markdown(report))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
