@@ -72,6 +72,17 @@ def lse(visual: np.ndarray, audio: np.ndarray) -> tuple[float, float, int]:
   return float(means[best]), float(np.median(finite) - means[best]), list(OFFSETS)[best]
 
 
+def lip_distance(lm, generated, real) -> tuple[float, int]:
+  """LMD: mean distance of MediaPipe lip landmarks (pixels of the 256 crop) over the frames where
+  the mesh is found in both; and that number of frames (LMD is NaN when it is 0)."""
+  dists = []
+  for g, r in zip(generated, real):
+    pg, pr = lm(g), lm(r)
+    if pg is not None and pr is not None:
+      dists.append(np.linalg.norm(pg[LIP_LANDMARKS, :2] - pr[LIP_LANDMARKS, :2], axis=-1).mean())
+  return (float(np.mean(dists)) if dists else float("nan")), len(dists)
+
+
 def pearson(a, b) -> float:
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
   if len(a) < 3 or a.std() == 0 or b.std() == 0:
@@ -165,14 +176,13 @@ def _masked(clip):
   return x * (1 - clip["masks"].astype(np.float32))
 
 
-def _openings(lm: Landmarks, frames):
-  """Mouth opening per frame (NaN where MediaPipe finds no face) and the lip landmarks at 256."""
-  out, lips = [], []
+def _openings(lm: Landmarks, frames) -> np.ndarray:
+  """Mouth opening per frame (NaN where MediaPipe finds no face)."""
+  out = []
   for f in frames:
     pts = lm(f)
     out.append(np.nan if pts is None else fg.mouth_opening(pts))
-    lips.append(None if pts is None else pts[LIP_LANDMARKS, :2])
-  return np.array(out), lips
+  return np.array(out)
 
 
 def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
@@ -194,14 +204,13 @@ def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
     driver = (others or clips[i + 1:] + clips[:i])[0]
     ref = clip["frames"][0]
     own = inference.generate_clip(backend, ref, _masked(clip), clip["mels"])
-    gt_open, gt_lips = _openings(lm, clip["frames"])
-    own_open, own_lips = _openings(lm, own)
-    lmd = [np.linalg.norm(a - b, axis=-1).mean() for a, b in zip(own_lips, gt_lips)
-           if a is not None and b is not None]
+    gt_open = _openings(lm, clip["frames"])
+    own_open = _openings(lm, own)
+    lmd, lmd_frames = lip_distance(lm, own, clip["frames"])
     n = min(len(clip["frames"]), len(driver["frames"]))
     cross_clip = {k: clip[k][:n] for k in ("frames", "masks")}
     cross = inference.generate_clip(backend, ref, _masked(cross_clip), driver["mels"][:n])
-    cross_open, _ = _openings(lm, cross)
+    cross_open = _openings(lm, cross)
     v, a = sync.embed(cross, driver["mels"][:n])
     lse_d, lse_c, offset = lse(v, a)
     ref_emb = emb(ref)
@@ -214,7 +223,7 @@ def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
         "frames": len(own), "cross_frames": n,
         "psnr": float(np.mean([psnr(g, t) for g, t in zip(own, clip["frames"])])),
         "ssim": float(np.mean([ssim(g, t) for g, t in zip(own, clip["frames"])])),
-        "lmd": float(np.mean(lmd)) if lmd else float("nan"), "lmd_frames": len(lmd),
+        "lmd": lmd, "lmd_frames": lmd_frames,
         "lse_d": lse_d, "lse_c": lse_c, "lse_offset": offset, "csim": float(csim),
         "mouth_corr_own": pearson(own_open[valid_own], clip["opening"][valid_own]),
         "mouth_corr_cross": pearson(cross_open[valid_cross], driver["opening"][:n][valid_cross]),

@@ -38,3 +38,19 @@ def tfds_dir(prepared_dir, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("tfds"))
   tfds_builders.build("synthetic_talking_faces", prepared_dir, out)
   return out
+
+
+@pytest.fixture(scope="session")
+def lipsync_run(tfds_dir, tmp_path_factory):
+  """One step of the tiny lip-sync stage: (config, initial state, state, result, workdir)."""
+  import jax
+  from configs import lipsync_tiny
+  from lipsync_jax.training import loop, stages
+  c = lipsync_tiny.get_config()
+  c.update(data_dir=tfds_dir, log_every=1, image_every=10**9, num_steps=1, checkpoint_every=1)
+  trainer = stages.make_trainer(c)
+  mesh = loop.make_mesh(jax.devices()[:1])
+  initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
+  workdir = str(tmp_path_factory.mktemp("lipsync"))
+  result = loop.run(trainer, c, workdir, mesh)
+  return c, initial, jax.device_get(result.state), result, workdir

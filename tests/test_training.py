@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import adaptation_tiny, lipsync_tiny, stylegan2_tiny, syncnet_tiny
+from configs import adaptation_tiny, stylegan2_tiny, syncnet_tiny
 from lipsync_jax.training import loop, stages
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,18 +58,8 @@ def test_stylegan2_step(tfds_dir, tmp_path):
   assert images.shape == (8, 64, 64, 3) and images.dtype == np.uint8
 
 
-@pytest.fixture(scope="module")
-def lipsync_run(tfds_dir, tmp_path_factory):
-  c = _config(lipsync_tiny, tfds_dir, num_steps=1, checkpoint_every=1)
-  trainer = stages.make_trainer(c)
-  mesh = loop.make_mesh(jax.devices()[:1])
-  initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
-  result = loop.run(trainer, c, str(tmp_path_factory.mktemp("lipsync")), mesh)
-  return c, initial, jax.device_get(result.state), result
-
-
 def test_lipsync_step_trains_encoders_and_samf_only(lipsync_run):
-  _, initial, state, result = lipsync_run
+  _, initial, state, result, _ = lipsync_run
   assert np.isfinite(result.metrics["loss"]) and result.metrics["lpips"] > 0
   before, after = initial["params"], state["params"]
   # The pretrained synthesis is frozen exactly; SaMF, encoders and MaLS moved.
@@ -83,7 +73,7 @@ def test_lipsync_step_trains_encoders_and_samf_only(lipsync_run):
 
 
 def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path):
-  c0, _, _, _ = lipsync_run
+  c0, _, _, _, _ = lipsync_run
   target = sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[:1]
   c = _config(adaptation_tiny, c0.data_dir, num_steps=1, checkpoint_every=1, target=target[0])
   trainer = stages.make_trainer(c)
