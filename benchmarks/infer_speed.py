@@ -39,7 +39,6 @@ def random_backend(config_path: str, batch_size: int) -> inference.Backend:
   x = np.zeros((1, 5, r, r, 3), np.float32)
   variables = jax.jit(model.init)({"params": jax.random.key(0), "noise": jax.random.key(1)}, x,
                                   np.zeros((1, 5, 20, 80), np.float32), x[:, 0])
-  variables = {k: v for k, v in variables.items()}
   return inference.Backend(export.build_functions(config), variables,
                            export.metadata_for(config), batch_size)
 
