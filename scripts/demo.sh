@@ -37,13 +37,13 @@ TRAIN="$PY -m lipsync_jax.train"
 COMMON=(--config.data_dir="$DIR/tfds" --config.log_every=20)
 echo "== 5/9 StyleGAN2 pretraining -> $DIR/stylegan2"
 $TRAIN --config configs/stylegan2_tiny.py --workdir "$DIR/stylegan2" "${COMMON[@]}" \
-    --config.num_steps="${DEMO_GAN_STEPS:-200}"
+    --config.num_steps="${DEMO_GAN_STEPS:-150}"
 echo "== 6/9 SyncNet -> $DIR/syncnet"
 $TRAIN --config configs/syncnet_tiny.py --workdir "$DIR/syncnet" "${COMMON[@]}" \
-    --config.num_steps="${DEMO_SYNC_STEPS:-1000}"
+    --config.num_steps="${DEMO_SYNC_STEPS:-600}"
 echo "== 7/9 lip-sync training -> $DIR/lipsync"
 $TRAIN --config configs/lipsync_tiny.py --workdir "$DIR/lipsync" "${COMMON[@]}" \
-    --config.num_steps="${DEMO_LIPSYNC_STEPS:-150}" \
+    --config.num_steps="${DEMO_LIPSYNC_STEPS:-100}" \
     --config.pretrained_stylegan="$DIR/stylegan2" --config.pretrained_syncnet="$DIR/syncnet"
 # The held-out identity's first clip is the target of adaptation and the video to lip-sync; the
 # second held-out clip (another held-out voice) drives it.
@@ -52,7 +52,7 @@ SPEECH=$(ls "$DIR"/synthetic/clips/test_*.mp4 | sed -n 2p)
 TARGET="$DIR/prepared/clips/$(basename "$VIDEO" .mp4)__000.npz"
 echo "== 8/9 few-shot adaptation to $(basename "$VIDEO") -> $DIR/adapted"
 $TRAIN --config configs/adaptation_tiny.py --workdir "$DIR/adapted" "${COMMON[@]}" \
-    --config.num_steps="${DEMO_ADAPT_STEPS:-30}" --config.target="$TARGET" \
+    --config.num_steps="${DEMO_ADAPT_STEPS:-20}" --config.target="$TARGET" \
     --config.pretrained_lipsync="$DIR/lipsync" --config.pretrained_syncnet="$DIR/syncnet"
 echo "== 9/9 lip-sync $(basename "$VIDEO") to the speech of $(basename "$SPEECH")"
 $PY -m lipsync_jax.infer --checkpoint "$DIR/lipsync" --video "$VIDEO" --audio "$SPEECH" \
@@ -64,5 +64,5 @@ $PY -m lipsync_jax.infer --exported "$DIR/lipsync.lsj" --video "$VIDEO" --audio 
     --output "$DIR/lipsynced_exported.mp4"
 $PY -m lipsync_jax.watermark detect "$DIR/lipsynced_exported.mp4" | grep -E '"(score|watermarked)"'
 $PY -m lipsync_jax.evaluate --checkpoint "$DIR/lipsync" --syncnet "$DIR/syncnet" \
-    --data_dir "$DIR/tfds" --split test --num_clips 8 --output_dir "$DIR/eval"
+    --data_dir "$DIR/tfds" --split test --num_clips 4 --output_dir "$DIR/eval"
 echo "demo done: $DIR (videos: $DIR/lipsynced_*.mp4, metrics: $DIR/eval/report.md)"
