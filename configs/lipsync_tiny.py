@@ -19,5 +19,7 @@ def get_config():
   c.pretrained_stylegan = ""  # workdir of a stylegan2 run (its EMA synthesis, w_avg, noise)
   c.pretrained_syncnet = ""  # workdir of a syncnet run
   c.pretrained_lipsync = ""
-  c.trained_labels = ()  # default: samf, face/reference/audio encoders, mals
+  # Comma-separated parameter labels to train; empty: the stage's default (lip-sync: samf,
+  # face_encoder, reference_encoder, audio_encoder, mals; adaptation: synthesis).
+  c.trained_labels = ""
   return c

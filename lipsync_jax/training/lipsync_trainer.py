@@ -34,8 +34,10 @@ class LipSyncTrainer:
                                            m.face_stem_channels)
     self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width)
     self.lpips_params = lpips.load_params()
-    self.trained = tuple(config.trained_labels) if config.get("trained_labels") else (
-        ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)
+    labels = config.get("trained_labels") or ""
+    labels = tuple(x.strip() for x in labels.split(",") if x.strip()) if isinstance(labels, str) \
+        else tuple(labels)
+    self.trained = labels or (ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)
 
   def init_state(self, rng):
     r = self.config.model.resolution
