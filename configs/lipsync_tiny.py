@@ -10,6 +10,7 @@ def get_config():
   c.syncnet.update(embed_dim=128, width=0.25)  # must match the SyncNet run it loads
   c.lambda_lpips = 10.0
   c.lambda_sync = 0.1
+  c.lambda_l1 = 0.0  # not in the paper: an L1 term for decoders that are not converged StyleGAN2s
   c.learning_rate = 1e-4
   c.batch_size = 2
   c.num_steps = 200

@@ -43,9 +43,10 @@ $TRAIN --config configs/syncnet_tiny.py --workdir "$DIR/syncnet" "${COMMON[@]}" 
     --config.num_steps="${DEMO_SYNC_STEPS:-600}"
 echo "== 7/9 lip-sync training -> $DIR/lipsync"
 # Minutes of StyleGAN2 pretraining give no usable decoder, and 100 steps at the paper's 1e-4 barely
-# move the weights: the demo's lip-sync stage also trains the synthesis network, at 1e-3.
+# move the weights: the demo's lip-sync stage also trains the synthesis network, at 1e-3, with an
+# L1 term that keeps the colours in range (LPIPS alone lets them saturate).
 $TRAIN --config configs/lipsync_tiny.py --workdir "$DIR/lipsync" "${COMMON[@]}" \
-    --config.num_steps="${DEMO_LIPSYNC_STEPS:-100}" --config.learning_rate=1e-3 \
+    --config.num_steps="${DEMO_LIPSYNC_STEPS:-100}" --config.learning_rate=1e-3 --config.lambda_l1=10 \
     --config.trained_labels=samf,face_encoder,reference_encoder,audio_encoder,mals,synthesis \
     --config.pretrained_stylegan="$DIR/stylegan2" --config.pretrained_syncnet="$DIR/syncnet"
 # The held-out identity's first clip is the target of adaptation and the video to lip-sync; the
@@ -55,7 +56,8 @@ SPEECH=$(ls "$DIR"/synthetic/clips/test_*.mp4 | sed -n 2p)
 TARGET="$DIR/prepared/clips/$(basename "$VIDEO" .mp4)__000.npz"
 echo "== 8/9 few-shot adaptation to $(basename "$VIDEO") -> $DIR/adapted"
 $TRAIN --config configs/adaptation_tiny.py --workdir "$DIR/adapted" "${COMMON[@]}" \
-    --config.num_steps="${DEMO_ADAPT_STEPS:-20}" --config.learning_rate=1e-3 --config.target="$TARGET" \
+    --config.num_steps="${DEMO_ADAPT_STEPS:-20}" --config.learning_rate=1e-3 --config.lambda_l1=10 \
+    --config.target="$TARGET" \
     --config.pretrained_lipsync="$DIR/lipsync" --config.pretrained_syncnet="$DIR/syncnet"
 echo "== 9/9 lip-sync $(basename "$VIDEO") to the speech of $(basename "$SPEECH")"
 $PY -m lipsync_jax.infer --checkpoint "$DIR/lipsync" --video "$VIDEO" --audio "$SPEECH" \
