@@ -179,6 +179,8 @@ class VideoFrames:
     self.path, self.fps, self.block = path, fps, block
     self.still = os.path.splitext(path)[1].lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp")
     if self.still:
+      if not os.path.exists(path):
+        raise media.MediaError(path, "no such file")
       bgr = cv2.imread(path, cv2.IMREAD_COLOR)
       if bgr is None:
         raise media.MediaError(path, "not a readable image")
