@@ -160,10 +160,10 @@ class SyncNetEmbedder:
 def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
   ex = source[index]
   n = min(int(ex["num_frames"]), max_frames)
-  frames = np.stack([input_pipeline._resize(input_pipeline.decode_jpeg(ex["frames"][i]), resolution)
+  frames = np.stack([input_pipeline.resize_image(input_pipeline.decode_jpeg(ex["frames"][i]), resolution)
                      for i in range(n)])
   packed = ex["lip_mask" if mask == "pose" else "rect_mask"][:n]
-  masks = np.stack([input_pipeline._resize_mask(m, resolution) for m in
+  masks = np.stack([input_pipeline.resize_mask(m, resolution) for m in
                     input_pipeline.unpack_masks(packed)]).reshape(n, resolution, resolution, 1)
   mel = np.asarray(ex["mel"])
   return {"frames": frames, "masks": masks, "mels": audio_lib.mel_windows(mel, range(n)),

@@ -37,7 +37,7 @@ import jax
 import numpy as np
 
 from lipsync_jax import audio as audio_lib
-from lipsync_jax import face_crop, masking, media, watermark
+from lipsync_jax import face_crop, input_pipeline, masking, media, watermark
 
 CROP_SIZE = 256  # the prepared crops' size: masks and the paste-back live at this size
 
@@ -77,21 +77,22 @@ class Backend:
   def _call(self, name, *args):
     return self._fns[name](self.variables, *args)
 
-  def _padded(self, name, x, *rest_before):
-    """Calls fn(*rest_before, x padded to batch_size) in chunks; returns rows of len(x)."""
+  def _batched(self, name, fixed: tuple, *batched):
+    """fn(*fixed, *batched) over rows of the batched inputs, in chunks padded to batch_size."""
     outs = []
-    for i in range(0, len(x), self.batch_size):
-      chunk = x[i:i + self.batch_size]
-      pad = self.batch_size - len(chunk)
-      chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-      outs.append(np.asarray(self._call(name, *rest_before, chunk))[:self.batch_size - pad])
+    for i in range(0, len(batched[0]), self.batch_size):
+      chunks = [x[i:i + self.batch_size] for x in batched]
+      k = len(chunks[0])
+      chunks = [np.concatenate([c, np.zeros((self.batch_size - k,) + c.shape[1:], c.dtype)])
+                for c in chunks]
+      outs.append(np.asarray(self._call(name, *fixed, *chunks))[:k])
     return np.concatenate(outs)
 
   def encode_reference(self, reference: np.ndarray) -> np.ndarray:
     return np.asarray(self._call("encode_reference", reference[None].astype(np.float32)))
 
   def audio_w(self, w_ref: np.ndarray, mels: np.ndarray) -> np.ndarray:
-    return self._padded("audio_w", mels.astype(np.float32), w_ref)
+    return self._batched("audio_w", (w_ref,), mels.astype(np.float32))
 
   def mals(self, w_ref, avg_history, h_history, avg, first: bool):
     """MaLS over a block of frames of a stream: returns (codes, avg_history, h_history), the
@@ -113,14 +114,7 @@ class Backend:
 
   def decode(self, masked: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """masked (B, R, R, 3) float [-1, 1], codes (B, L, D) -> (B, R, R, 3) float [-1, 1]."""
-    outs = []
-    for i in range(0, len(masked), self.batch_size):
-      m, c = masked[i:i + self.batch_size], codes[i:i + self.batch_size]
-      pad = self.batch_size - len(m)
-      m = np.concatenate([m, np.zeros((pad,) + m.shape[1:], np.float32)])
-      c = np.concatenate([c, np.zeros((pad,) + c.shape[1:], np.float32)])
-      outs.append(np.asarray(self._call("decode", m, c))[:self.batch_size - pad])
-    return np.concatenate(outs)
+    return self._batched("decode", (), masked.astype(np.float32), codes.astype(np.float32))
 
 
 def checkpoint_backend(workdir: str, batch_size: int = 8) -> Backend:
@@ -250,13 +244,9 @@ class FaceTracker:
       mask256 = masking.pose_aware_mask(local, CROP_SIZE)
     else:
       mask256 = masking.rect_mask(local, CROP_SIZE)
-    r = self.resolution
-    if r == CROP_SIZE:
-      crop, mask = crop256, mask256
-    else:
-      crop = cv2.resize(crop256, (r, r), interpolation=cv2.INTER_AREA)
-      mask = (cv2.resize(mask256.astype(np.float32), (r, r), interpolation=cv2.INTER_AREA) > 0)
-      mask = mask.astype(np.uint8)
+    r = self.resolution  # reduced exactly as the training pipeline reduces prepared crops
+    crop = input_pipeline.resize_image(crop256, r)
+    mask = input_pipeline.resize_mask(mask256, r).reshape(r, r)
     sigma = o.feather * CROP_SIZE
     alpha = cv2.GaussianBlur(mask256.astype(np.float32), (0, 0), sigma)
     return Face(affine, crop, mask, alpha)

@@ -66,13 +66,13 @@ def unpack_masks(packed: np.ndarray) -> np.ndarray:
   return np.unpackbits(packed, axis=-1)[..., None]
 
 
-def _resize(image: np.ndarray, size: int) -> np.ndarray:
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
   if image.shape[0] == size:
     return image
   return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
   """A mask stays binary: any covered pixel of the area covers the small pixel."""
   if mask.shape[0] == size:
     return mask
@@ -108,10 +108,10 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
     shift = -shift
   size = config.resolution
   return {
-      "frames": np.stack([_resize(decode_jpeg(clip["frames"][i]), size) for i in window]),
-      "masks": np.stack([_resize_mask(m, size) for m in unpack_masks(clip[mask_key][start:start + t])]),
+      "frames": np.stack([resize_image(decode_jpeg(clip["frames"][i]), size) for i in window]),
+      "masks": np.stack([resize_mask(m, size) for m in unpack_masks(clip[mask_key][start:start + t])]),
       "mels": audio_lib.mel_windows(clip["mel"], window),
-      "reference": _resize(decode_jpeg(clip["frames"][ref_index]), size),
+      "reference": resize_image(decode_jpeg(clip["frames"][ref_index]), size),
       "sync_mels": audio_lib.mel_windows(other["mel"], range(other_start, other_start + t)),
       "shifted_mel": audio_lib.mel_window(clip["mel"], middle + shift),
       "clip_index": np.int32(clip_index),
