@@ -19,6 +19,7 @@ Each example is one face segment of a video (up to 30 s):
   clip_id           text     '<video key>__<segment>'
   identity          text
   source            text     the original video's path
+  start_frame       int32    the segment's first frame in that video (at 25 fps)
   num_frames        int32    T
   frames            Tensor (T,) bytes                   25 fps 256x256 face crops, JPEG
   lip_mask          Tensor (T, 256, 32) uint8           pose-aware mask, np.packbits along width
@@ -62,6 +63,7 @@ def features() -> tfds.features.FeaturesDict:
       "clip_id": tfds.features.Text(),
       "identity": tfds.features.Text(),
       "source": tfds.features.Text(),
+      "start_frame": tfds.features.Scalar(dtype=np.int32),
       "num_frames": tfds.features.Scalar(dtype=np.int32),
       # JPEG bytes per frame, left encoded so that readers decode only the frames they sample.
       "frames": tfds.features.Tensor(shape=(None,), dtype=np.object_),
@@ -87,6 +89,7 @@ def segment_to_example(segment: dict) -> tuple[str, dict]:
                     dtype=object)
   example = {
       "clip_id": meta["clip_id"], "identity": meta["identity"], "source": meta["source"],
+      "start_frame": int(meta["start_frame"]),
       "num_frames": len(frames), "frames": frames,
       **{k: segment[k] for k in ("lip_mask", "rect_mask", "landmarks", "head_rotation",
                                  "head_translation", "head_scale", "mouth_opening", "mel")},
@@ -110,8 +113,9 @@ def _prepared_videos(root: str) -> list[dict]:
 class _TalkingFaceBuilder(tfds.core.GeneratorBasedBuilder):
   """Shared logic; subclasses name the layout and the split rule."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "start_frame: where the segment starts in its source video."}
   LAYOUT = "folder"
 
   def _info(self) -> tfds.core.DatasetInfo:

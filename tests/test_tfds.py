@@ -29,6 +29,7 @@ def test_features_match_the_prepared_clips(tfds_dir, prepared_dir):
   seg = prepare.load_segment(os.path.join(prepared_dir, "clips", ex["clip_id"].decode() + ".npz"))
   n = int(ex["num_frames"])
   assert ex["frames"].shape == (n,) and ex["lip_mask"].shape == (n, 256, 32)
+  assert ex["start_frame"] == seg["meta"]["start_frame"]
   for key in ("landmarks", "mel", "lip_mask", "rect_mask", "head_rotation", "mouth_opening"):
     np.testing.assert_array_equal(ex[key], seg[key], err_msg=key)
   np.testing.assert_array_equal(
