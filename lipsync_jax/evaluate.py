@@ -4,6 +4,8 @@
       --data_dir DIR [--dataset synthetic_talking_faces] [--split test] [--num_clips 8] \
       [--max_frames 100] --output_dir DIR
 
+Generated frames are the model's crops pasted into the real crops through the feathered lip mask,
+as `infer` writes them into a video.
 Reconstruction (each clip driven by its own audio, reference = its first frame):
   PSNR, SSIM (skimage, on the model-resolution crops), LMD (mean distance of the MediaPipe lip
   landmarks of generated and real frames, in pixels of the 256 crop).
@@ -15,8 +17,12 @@ Cross-identity (each clip driven by the audio of another clip, preferably anothe
   CSIM: cosine similarity of dlib's face embedding (ArcFace weights are not available here) of
   each generated frame and the reference.
 Mouth tracking (the learning proof of the training issue): the Pearson correlation over frames of
-the generated frames' mouth opening (MediaPipe inner-lip gap over eye-corner distance) with the
-ground-truth opening of the clip whose audio drives it, for own and cross audio.
+the generated frames' mouth opening (face_geometry.inner_lip_opening of the MediaPipe mesh) with
+the ground-truth opening of the clip whose audio drives it, for own and cross audio. The ground
+truth is the synthetic corpus's rendered mesh when its sidecar (<video>.npz) sits beside the
+source video, else the MediaPipe mesh of the full-resolution video stored in the dataset.
+SyncNet discrimination: on the real clips, how often aligned audio beats audio shifted by 3-12
+frames, per 5-frame window and averaged over each clip.
 
 Writes OUTPUT_DIR/report.json and OUTPUT_DIR/report.md (a table shaped like the paper's).
 """
@@ -39,6 +45,7 @@ from lipsync_jax import inference, input_pipeline, media  # noqa: E402
 LIP_LANDMARKS = np.array(sorted(set(fg.LIPS_UPPER_OUTER + fg.LIPS_LOWER_OUTER +
                                     fg.LIPS_UPPER_INNER + fg.LIPS_LOWER_INNER)))
 OFFSETS = range(-15, 16)
+SHIFTS = range(3, 13)  # the SyncNet's shifted negatives in training (syncnet_trainer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,6 +77,27 @@ def lse(visual: np.ndarray, audio: np.ndarray) -> tuple[float, float, int]:
   finite = means[np.isfinite(means)]
   best = int(np.argmin(means))
   return float(means[best]), float(np.median(finite) - means[best]), list(OFFSETS)[best]
+
+
+def sync_discrimination(visual: np.ndarray, audio: np.ndarray, shifts=None) -> tuple[float, float]:
+  """How well a SyncNet tells aligned from time-shifted audio on one clip, from per-frame unit
+  embeddings (T, D) of its 5-frame windows and audio windows. For every shift k (both signs):
+  per window, whether cos(v_t, a_t) > cos(v_t, a_t+k); per clip, whether the mean aligned cosine
+  over those t beats the mean shifted one. Returns the two fractions (chance: 0.5)."""
+  t = len(visual)
+  windows, clips = [], []
+  for k in shifts or SHIFTS:
+    for off in (k, -k):
+      lo, hi = max(0, -off), min(t, t - off)
+      if hi <= lo:
+        continue
+      aligned = np.sum(visual[lo:hi] * audio[lo:hi], -1)
+      shifted = np.sum(visual[lo:hi] * audio[lo + off:hi + off], -1)
+      windows.append(aligned > shifted)
+      clips.append(aligned.mean() > shifted.mean())
+  if not clips:
+    return float("nan"), float("nan")
+  return float(np.concatenate(windows).mean()), float(np.mean(clips))
 
 
 def lip_distance(lm, generated, real) -> tuple[float, int]:
@@ -157,6 +185,23 @@ class SyncNetEmbedder:
 # The evaluation.
 
 
+def _text(x) -> str:
+  return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def ground_truth_opening(ex, n: int) -> tuple[np.ndarray, str]:
+  """The first n frames' ground-truth mouth opening and its origin: "rendered" (the synthetic
+  corpus's own mesh, from the sidecar beside the source video) or "mesh" (MediaPipe on the
+  full-resolution video, as stored in the dataset)."""
+  sidecar = os.path.splitext(_text(ex["source"]))[0] + ".npz"
+  start = int(ex.get("start_frame", 0))
+  if os.path.exists(sidecar):
+    with np.load(sidecar) as gt:
+      if "landmarks" in gt and len(gt["landmarks"]) >= start + n:
+        return np.array([fg.inner_lip_opening(p) for p in gt["landmarks"][start:start + n]]), "rendered"
+  return np.array([fg.inner_lip_opening(p) for p in np.asarray(ex["landmarks"])[:n]]), "mesh"
+
+
 def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
   ex = source[index]
   n = min(int(ex["num_frames"]), max_frames)
@@ -166,9 +211,10 @@ def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
   masks = np.stack([input_pipeline.resize_mask(m, resolution) for m in
                     input_pipeline.unpack_masks(packed)]).reshape(n, resolution, resolution, 1)
   mel = np.asarray(ex["mel"])
+  opening, truth = ground_truth_opening(ex, n)
   return {"frames": frames, "masks": masks, "mels": audio_lib.mel_windows(mel, range(n)),
-          "opening": np.asarray(ex["mouth_opening"])[:n], "identity": str(ex["identity"]),
-          "clip_id": str(ex["clip_id"]), "landmarks": np.asarray(ex["landmarks"])[:n]}
+          "opening": opening, "truth": truth, "identity": _text(ex["identity"]),
+          "clip_id": _text(ex["clip_id"]), "landmarks": np.asarray(ex["landmarks"])[:n]}
 
 
 def _masked(clip):
@@ -176,12 +222,23 @@ def _masked(clip):
   return x * (1 - clip["masks"].astype(np.float32))
 
 
+def paste(generated: np.ndarray, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+  """The model's crops pasted into the real crops through the lip mask feathered by a Gaussian:
+  what `infer` writes into the video (inference.composite), at the model's resolution."""
+  sigma = inference.Options().feather * generated.shape[1]
+  out = np.empty_like(generated)
+  for i, (g, f, m) in enumerate(zip(generated, frames, masks)):
+    a = cv2.GaussianBlur(m[..., 0].astype(np.float32), (0, 0), sigma)[..., None]
+    out[i] = np.clip(np.round(f * (1 - a) + g.astype(np.float32) * a), 0, 255)
+  return out
+
+
 def _openings(lm: Landmarks, frames) -> np.ndarray:
   """Mouth opening per frame (NaN where MediaPipe finds no face)."""
   out = []
   for f in frames:
     pts = lm(f)
-    out.append(np.nan if pts is None else fg.mouth_opening(pts))
+    out.append(np.nan if pts is None else fg.inner_lip_opening(pts))
   return np.array(out)
 
 
@@ -203,13 +260,16 @@ def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
     others = [c for c in clips[i + 1:] + clips[:i] if c["identity"] != clip["identity"]]
     driver = (others or clips[i + 1:] + clips[:i])[0]
     ref = clip["frames"][0]
-    own = inference.generate_clip(backend, ref, _masked(clip), clip["mels"])
+    own = paste(inference.generate_clip(backend, ref, _masked(clip), clip["mels"]), clip["frames"],
+                clip["masks"])
     gt_open = _openings(lm, clip["frames"])
+    sync_window, sync_clip = sync_discrimination(*sync.embed(clip["frames"], clip["mels"]))
     own_open = _openings(lm, own)
     lmd, lmd_frames = lip_distance(lm, own, clip["frames"])
     n = min(len(clip["frames"]), len(driver["frames"]))
     cross_clip = {k: clip[k][:n] for k in ("frames", "masks")}
-    cross = inference.generate_clip(backend, ref, _masked(cross_clip), driver["mels"][:n])
+    cross = paste(inference.generate_clip(backend, ref, _masked(cross_clip), driver["mels"][:n]),
+                  cross_clip["frames"], cross_clip["masks"])
     cross_open = _openings(lm, cross)
     v, a = sync.embed(cross, driver["mels"][:n])
     lse_d, lse_c, offset = lse(v, a)
@@ -220,6 +280,7 @@ def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
     valid_cross = np.isfinite(cross_open)
     rows.append({
         "clip": clip["clip_id"], "identity": clip["identity"], "driver": driver["clip_id"],
+        "ground_truth": clip["truth"],
         "frames": len(own), "cross_frames": n,
         "psnr": float(np.mean([psnr(g, t) for g, t in zip(own, clip["frames"])])),
         "ssim": float(np.mean([ssim(g, t) for g, t in zip(own, clip["frames"])])),
@@ -230,14 +291,17 @@ def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
         "mouth_corr_gt_mesh": pearson(gt_open[np.isfinite(gt_open)],
                                       clip["opening"][np.isfinite(gt_open)]),
         "mesh_found_own": float(valid_own.mean()), "mesh_found_cross": float(valid_cross.mean()),
+        "sync_window_accuracy": sync_window, "sync_clip_accuracy": sync_clip,
     })
   keys = ("psnr", "ssim", "lmd", "lse_d", "lse_c", "csim", "mouth_corr_own", "mouth_corr_cross",
-          "mouth_corr_gt_mesh", "mesh_found_own", "mesh_found_cross")
+          "mouth_corr_gt_mesh", "mesh_found_own", "mesh_found_cross", "sync_window_accuracy",
+          "sync_clip_accuracy")
   summary = {k: float(np.nanmean([row[k] for row in rows])) for k in keys}
   return {"model": backend.meta.get("checkpoint") or "exported", "step": backend.meta.get("step"),
           "resolution": r, "mask": mask, "syncnet": sync.name, "dataset": dataset, "split": split,
           "data_dir": os.path.abspath(data_dir), "num_clips": len(rows),
           "csim_model": "dlib_face_recognition_resnet_model_v1 (not ArcFace)",
+          "ground_truth": ",".join(sorted({row["ground_truth"] for row in rows})),
           "summary": summary, "clips": rows}
 
 
@@ -258,10 +322,16 @@ def markdown(report: dict) -> str:
       f"LSE with our SyncNet: {report['syncnet']}, unit embeddings (distances in [0, 2]). "
       f"CSIM with {report['csim_model']}.",
       "",
-      "| Mouth opening vs ground truth (Pearson r) | own audio | other audio |",
+      f"| Mouth opening vs ground truth ({report['ground_truth']}; Pearson r) | own audio | "
+      "other audio |",
       "|---|---|---|",
       f"| generated frames (MediaPipe) | {s['mouth_corr_own']:.3f} | {s['mouth_corr_cross']:.3f} |",
       f"| real frames (MediaPipe, the measuring instrument) | {s['mouth_corr_gt_mesh']:.3f} | |",
+      "",
+      f"SyncNet on the real clips: aligned audio scores above audio shifted by {SHIFTS.start}-"
+      f"{SHIFTS.stop - 1} frames (either way) in {100 * s['sync_window_accuracy']:.1f}% of 5-frame "
+      f"windows and, averaged over each clip, in {100 * s['sync_clip_accuracy']:.1f}% of (clip, "
+      "shift) pairs; chance is 50%.",
   ]
   return "\n".join(lines) + "\n"
 

@@ -231,6 +231,9 @@ def test_evaluate_reports_the_six_metrics(workdir, tfds_dir, tmp_path):
   assert np.isfinite(s["lmd"]) == (frames > 0)
   assert 0 < s["ssim"] <= 1 and 0 <= s["lse_d"] <= 2 and s["lse_c"] >= 0 and -1 <= s["csim"] <= 1
   assert "| PSNR" in (tmp_path / "report.md").read_text()
+  # The corpus's rendered mesh is the ground truth (its sidecars sit beside the source videos).
+  assert report["ground_truth"] == "rendered"
+  assert 0 <= s["sync_window_accuracy"] <= 1 and 0 <= s["sync_clip_accuracy"] <= 1
 
 
 def test_metric_definitions(clips):
@@ -241,6 +244,12 @@ def test_metric_definitions(clips):
   a = np.roll(v, 3, axis=0)  # audio embedding of frame t+3 matches video frame t... shifted
   d, c, offset = evaluate.lse(v, a)
   assert offset == 3 and d < 1e-9 and c > 0.5
+  assert evaluate.sync_discrimination(v, v) == (1.0, 1.0)
+  window, clip = evaluate.sync_discrimination(v, a)  # the 3-frame shift beats "aligned"
+  assert window < 1 and clip < 1
+  u = rng.normal(size=(40, 8))
+  window, clip = evaluate.sync_discrimination(v, u / np.linalg.norm(u, axis=-1, keepdims=True))
+  assert 0.4 < window < 0.6
   img = next(media.iter_frames(clips["held_out"], 25))
   assert evaluate.psnr(img, img) == float("inf") and evaluate.ssim(img, img) == 1.0
   lm = evaluate.Landmarks()
