@@ -26,6 +26,7 @@ Batch (this host's rows, B' = B / P):
 
 import concurrent.futures
 import dataclasses
+import os
 from collections.abc import Sequence
 
 import cv2
@@ -51,7 +52,16 @@ def open_split(name: str, data_dir: str, split: str):
   """The array_record data source of a TFDS split (random access, no TensorFlow)."""
   import tensorflow_datasets as tfds
   from data_prep import tfds_builders  # noqa: F401  (registers the builders)
-  return tfds.builder(name, data_dir=data_dir).as_data_source(split)
+  builder = tfds.builder(name, data_dir=data_dir)
+  if not builder.is_prepared():
+    root = os.path.join(data_dir, name)
+    found = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    raise FileNotFoundError(
+        f"{data_dir}: no {name} dataset version {builder.version}" +
+        (f" (it holds {', '.join(found)}: built by an older version of this code)" if found else "") +
+        f"; build it with python -m data_prep.build_tfds --dataset {name} --manual_dir PREPARED "
+        f"--data_dir {data_dir}")
+  return builder.as_data_source(split)
 
 
 def decode_jpeg(data) -> np.ndarray:

@@ -7,6 +7,8 @@ Resumes from the latest checkpoint in --workdir; SIGTERM saves and exits; metric
 images go to TensorBoard in --workdir. Multi-host: set config.distributed=True on every host.
 """
 
+import sys
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -22,7 +24,10 @@ def main(argv):
   del argv
   config = _CONFIG.value
   loop.initialize_distributed(config.distributed)
-  result = loop.run(stages.make_trainer(config), config, _WORKDIR.value)
+  try:
+    result = loop.run(stages.make_trainer(config), config, _WORKDIR.value)
+  except FileNotFoundError as e:  # a missing or outdated dataset, a pretrained run that is not there
+    sys.exit(f"error: {e}")
   logging.info("stopped at step %d%s: %s", result.step, " (early)" if result.stopped_early else "",
                result.metrics)
 

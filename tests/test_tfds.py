@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 from data_prep import prepare, synthetic, tfds_builders
@@ -35,6 +36,18 @@ def test_features_match_the_prepared_clips(tfds_dir, prepared_dir):
   np.testing.assert_array_equal(
       np.frombuffer(ex["frames"][3], np.uint8),
       seg["frames_jpeg"][seg["frames_offsets"][3]:seg["frames_offsets"][4]])
+
+
+def test_a_missing_or_outdated_dataset_is_named(tmp_path):
+  from lipsync_jax import input_pipeline
+  old = tmp_path / "synthetic_talking_faces" / "1.0.0"
+  old.mkdir(parents=True)
+  with pytest.raises(FileNotFoundError, match="holds 1.0.0.*build_tfds"):
+    input_pipeline.open_split("synthetic_talking_faces", str(tmp_path), "train")
+  r = subprocess.run([sys.executable, "-m", "lipsync_jax.train", "--config",
+                      "configs/syncnet_tiny.py", "--workdir", str(tmp_path / "run"),
+                      f"--config.data_dir={tmp_path}"], cwd=REPO, capture_output=True, text=True)
+  assert r.returncode != 0 and "build_tfds" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_reading_needs_no_tensorflow(tfds_dir):
