@@ -189,7 +189,7 @@ def _text(x) -> str:
   return x.decode() if isinstance(x, bytes) else str(x)
 
 
-def ground_truth_opening(ex, n: int) -> tuple[np.ndarray, str]:
+def ground_truth_opening(ex, n: int, measure=fg.inner_lip_opening) -> tuple[np.ndarray, str]:
   """The first n frames' ground-truth mouth opening and its origin: "rendered" (the synthetic
   corpus's own mesh, from the sidecar beside the source video) or "mesh" (MediaPipe on the
   full-resolution video, as stored in the dataset)."""
@@ -198,8 +198,8 @@ def ground_truth_opening(ex, n: int) -> tuple[np.ndarray, str]:
   if os.path.exists(sidecar):
     with np.load(sidecar) as gt:
       if "landmarks" in gt and len(gt["landmarks"]) >= start + n:
-        return np.array([fg.inner_lip_opening(p) for p in gt["landmarks"][start:start + n]]), "rendered"
-  return np.array([fg.inner_lip_opening(p) for p in np.asarray(ex["landmarks"])[:n]]), "mesh"
+        return np.array([measure(p) for p in gt["landmarks"][start:start + n]]), "rendered"
+  return np.array([measure(p) for p in np.asarray(ex["landmarks"])[:n]]), "mesh"
 
 
 def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
