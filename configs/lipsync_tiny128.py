@@ -1,8 +1,9 @@
 """Lip-sync training at 128x128 for the learning measurement on CPU (README, "Does it learn?").
 
 At 64x64 the mouth is too small for MediaPipe to measure (its mouth opening on real 64x64 frames
-correlates only 0.60 with the ground truth; 0.83 at 128). The whole model trains (no StyleGAN2
-pretraining) with L1 + the sync loss: VGG16 LPIPS would be 90% of the step time on 2 cores.
+correlates 0.75 with the ground truth, 0.92 at 128: benchmarks/mouth_instrument.py). The whole
+model trains (no StyleGAN2 pretraining) with L1 + the sync loss: VGG16 LPIPS would be 93% of the
+step time on 2 cores.
 """
 
 from configs import lipsync_tiny
