@@ -11,6 +11,7 @@ def get_config():
   c.lambda_lpips = 10.0
   c.lambda_sync = 0.1
   c.lambda_l1 = 0.0  # not in the paper: an L1 term for decoders that are not converged StyleGAN2s
+  c.lambda_mask_l1 = 0.0  # not in the paper: L1 over the masked (generated) pixels only
   c.learning_rate = 1e-4
   c.batch_size = 2
   c.num_steps = 200

@@ -62,6 +62,7 @@ def test_stylegan2_step(tfds_dir, tmp_path):
 def test_lipsync_step_trains_encoders_and_samf_only(lipsync_run):
   _, initial, state, result, _ = lipsync_run
   assert np.isfinite(result.metrics["loss"]) and result.metrics["lpips"] > 0
+  assert result.metrics["mask_l1"] > 0
   before, after = initial["params"], state["params"]
   # The pretrained synthesis is frozen exactly; SaMF, encoders and MaLS moved.
   for block in before["synthesis"]:
@@ -71,6 +72,19 @@ def test_lipsync_step_trains_encoders_and_samf_only(lipsync_run):
   for part in ("face_encoder", "reference_encoder", "audio_encoder", "mals"):
     assert not _leaves_equal(before[part], after[part]), part
   assert _leaves_equal(initial["sync_params"], state["sync_params"])  # the expert stays fixed
+
+
+def test_masked_l1_sees_only_the_masked_pixels():
+  from lipsync_jax.training.lipsync_trainer import masked_l1
+  rng = np.random.default_rng(0)
+  target = rng.uniform(-1, 1, (2, 5, 8, 8, 3)).astype(np.float32)
+  masks = np.zeros((2, 5, 8, 8, 1), np.uint8)
+  masks[..., 4:, 2:6, :] = 1
+  pred = target.copy()
+  pred[..., :4, :, :] += 1.0  # outside the mask: no effect
+  assert float(masked_l1(pred, target, masks)) == 0.0
+  pred[..., 4:, 2:6, :] += 0.5  # inside: the mean error over the masked pixels
+  np.testing.assert_allclose(float(masked_l1(pred, target, masks)), 0.5, rtol=1e-5)
 
 
 def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path):
@@ -91,6 +105,19 @@ def test_adaptation_needs_a_target(tfds_dir):
   c = _config(adaptation_tiny, tfds_dir, target="/nonexistent/*.npz")
   with pytest.raises(ValueError, match="matches no prepared segments"):
     stages.make_trainer(c)
+
+
+@pytest.mark.parametrize("lipsync, adaptation", [("lipsync_tiny", "adaptation_tiny"),
+                                                 ("lipsync_tiny128", "adaptation_tiny128"),
+                                                 ("lipsync_vox256", "adaptation_vox256")])
+def test_adaptation_configs_match_their_lipsync_model(lipsync, adaptation):
+  # Adaptation loads the lip-sync checkpoint: the same model, the decoder alone trained.
+  import importlib
+  base, adapt = (importlib.import_module(f"configs.{m}").get_config() for m in (lipsync, adaptation))
+  assert adapt.stage == "adaptation" and base.stage == "lipsync"
+  assert adapt.model.to_dict() == base.model.to_dict()
+  assert adapt.syncnet.to_dict() == base.syncnet.to_dict()
+  assert adapt.trained_labels == ""
 
 
 class _NaNTrainer:

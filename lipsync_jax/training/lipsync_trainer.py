@@ -86,6 +86,10 @@ class LipSyncTrainer:
     # converged StyleGAN2: LPIPS alone is nearly blind to a global intensity scale.
     loss = cfg.lambda_sync * l_sync + cfg.get("lambda_l1", 0.0) * l1
     metrics = {"sync": l_sync, "l1": l1}
+    if cfg.get("lambda_mask_l1", 0.0):
+      l_mask = masked_l1(pred, frames, batch["masks"])
+      loss = loss + cfg.lambda_mask_l1 * l_mask
+      metrics["mask_l1"] = l_mask
     if cfg.lambda_lpips:  # VGG16 LPIPS is most of a tiny model's step: skipped when weighted 0
       l_lpips = lpips.multiscale_lpips(self.lpips_params, flat(pred), flat(frames)).mean()
       loss = loss + cfg.lambda_lpips * l_lpips
@@ -123,6 +127,14 @@ class LipSyncTrainer:
 
   def summaries(self, state, batch):
     return jax.device_get(self._jit_sample(state, batch))
+
+
+def masked_l1(pred, target, masks):
+  """Mean |pred - target| over the masked (generated) pixels only: (N, T, R, R, 3) images,
+  (N, T, R, R, 1) masks. Not in the paper: it gives the mouth, a few percent of the frame, the
+  weight a whole-frame L1 spreads over pixels that SaMF reconstructs anyway."""
+  m = masks.astype(pred.dtype)
+  return (jnp.abs(pred - target) * m).sum() / (jnp.maximum(m.sum(), 1.0) * pred.shape[-1])
 
 
 def load_pretrained_stylegan(workdir, params, consts):
