@@ -13,6 +13,8 @@ def get_config():
   c.lambda_l1 = 0.0  # not in the paper: an L1 term for decoders that are not converged StyleGAN2s
   c.lambda_mask_l1 = 0.0  # not in the paper: L1 over the masked (generated) pixels only
   c.learning_rate = 1e-4
+  c.lr_schedule = "constant"  # or "cosine": to lr_final_fraction * learning_rate at num_steps
+  c.lr_final_fraction = 0.1
   c.batch_size = 2
   c.num_steps = 200
   c.checkpoint_every = 100

@@ -87,6 +87,21 @@ def test_masked_l1_sees_only_the_masked_pixels():
   np.testing.assert_allclose(float(masked_l1(pred, target, masks)), 0.5, rtol=1e-5)
 
 
+def test_lipsync_learning_rate_schedules():
+  import types
+  from configs import lipsync_tiny
+  from lipsync_jax.training.lipsync_trainer import LipSyncTrainer
+  c = lipsync_tiny.get_config()
+  c.update(learning_rate=1e-3, num_steps=100, lr_final_fraction=0.1)
+  lr = lambda step: float(LipSyncTrainer.learning_rate(types.SimpleNamespace(config=c), step))  # noqa: E731
+  assert lr(0) == lr(100) == pytest.approx(1e-3)  # the paper's constant rate by default
+  c.lr_schedule = "cosine"
+  assert lr(0) == pytest.approx(1e-3) and lr(50) == pytest.approx(5.5e-4) and lr(100) == pytest.approx(1e-4)
+  c.lr_schedule = "linear"
+  with pytest.raises(ValueError, match="constant or cosine"):
+    lr(0)
+
+
 def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path):
   c0, _, _, _, _ = lipsync_run
   target = sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[:1]

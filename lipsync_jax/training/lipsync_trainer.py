@@ -39,6 +39,16 @@ class LipSyncTrainer:
         else tuple(labels)
     self.trained = labels or (ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)
 
+  def learning_rate(self, step):
+    """Adam's step size: constant (the paper), or with lr_schedule="cosine" decayed over num_steps
+    to lr_final_fraction of it (sharpens what an L1-trained decoder from scratch has learned)."""
+    c = self.config
+    if c.get("lr_schedule", "constant") == "constant":
+      return jnp.asarray(c.learning_rate, jnp.float32)
+    if c.lr_schedule == "cosine":
+      return optax.cosine_decay_schedule(c.learning_rate, c.num_steps, c.lr_final_fraction)(step)
+    raise ValueError(f"lr_schedule {c.lr_schedule!r}: constant or cosine")
+
   def init_state(self, rng):
     r = self.config.model.resolution
     k_model, k_noise, k_sync = jax.random.split(rng, 3)
@@ -55,7 +65,7 @@ class LipSyncTrainer:
     if self.config.get("pretrained_lipsync"):
       tree = loop.load_checkpoint_tree(self.config.pretrained_lipsync)
       params, consts = tree["params"], tree["consts"]
-    self.tx = common.partitioned(optax.adam(self.config.learning_rate), self.trained, params)
+    self.tx = common.partitioned(optax.adam(self.learning_rate), self.trained, params)
     return {"params": params, "consts": consts, "sync_params": sync_params,
             "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
 
@@ -108,7 +118,7 @@ class LipSyncTrainer:
   def _step(self, state, batch, step):
     rng = loop.step_rng(state["rng"], step)
     grads, (metrics, _) = jax.grad(self.loss, has_aux=True)(state["params"], state, batch, rng)
-    return common.apply_gradients(state, grads, self.tx, metrics, self.config.learning_rate)
+    return common.apply_gradients(state, grads, self.tx, metrics, self.learning_rate(step))
 
   def setup(self, mesh, state_shardings):
     self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
