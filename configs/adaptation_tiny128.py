@@ -17,6 +17,6 @@ def get_config():
   c.lambda_mask_l1 = 30.0
   c.lambda_sync = 2.0
   c.learning_rate = 3e-4
-  c.num_steps = 400
+  c.num_steps = 300
   c.checkpoint_every = 100
   return c

@@ -45,6 +45,9 @@ EVAL=($PY -m lipsync_jax.evaluate --syncnet "$DIR/syncnet" --quiet)
 "${EVAL[@]}" --checkpoint "$DIR/lipsync128_sync" --data_dir "$DIR/unseen/tfds" --split train \
     --num_clips 16 --output_dir "$DIR/eval_unseen_sentences"
 "${EVAL[@]}" --checkpoint "$DIR/lipsync128_sync" --data_dir "$TFDS" --split test \
-    --num_clips 16 --output_dir "$DIR/eval_zero_shot"
-"${EVAL[@]}" --checkpoint "$DIR/adapted128" --data_dir "$DIR/unseen/tfds" --split test \
-    --num_clips 5 --output_dir "$DIR/eval_adapted"
+    --num_clips 8 --output_dir "$DIR/eval_zero_shot"
+# The held-out identity's clips of the second corpus, before and after adaptation.
+for model in lipsync128_sync adapted128; do
+  "${EVAL[@]}" --checkpoint "$DIR/$model" --data_dir "$DIR/unseen/tfds" --split test \
+      --num_clips 5 --output_dir "$DIR/eval_held_out_identity_$model"
+done
