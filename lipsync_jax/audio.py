@@ -7,7 +7,6 @@ checkpoint trained elsewhere sees the features it was trained on.
 
 import functools
 
-import librosa
 import numpy as np
 
 SAMPLE_RATE = 16_000
@@ -27,6 +26,7 @@ LOG_FLOOR = 1e-5
 
 @functools.cache
 def _mel_basis() -> np.ndarray:
+  import librosa  # here, not at the top: training reads stored mels and needs no librosa
   return librosa.filters.mel(
       sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX, htk=True, norm=None
   ).astype(np.float32)
@@ -39,6 +39,7 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     raise ValueError(f"log_mel expects mono audio of shape (n,), got {audio.shape}")
   if audio.size < N_FFT // 2 + 1:  # reflect padding needs at least half a window
     audio = np.pad(audio, (0, N_FFT // 2 + 1 - audio.size))
+  import librosa
   spec = librosa.stft(
       audio, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, window="hann",
       center=True, pad_mode="reflect")
@@ -74,6 +75,7 @@ def mel_windows(mel: np.ndarray, frame_indices) -> np.ndarray:
 @functools.cache
 def _stft_window() -> np.ndarray:
   """librosa's: a periodic Hann of WIN_LENGTH, zero-padded to N_FFT at the centre."""
+  import librosa
   window = np.zeros(N_FFT, np.float32)
   left = (N_FFT - WIN_LENGTH) // 2
   window[left:left + WIN_LENGTH] = librosa.filters.get_window("hann", WIN_LENGTH, fftbins=True)

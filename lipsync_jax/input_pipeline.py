@@ -46,6 +46,7 @@ class PipelineConfig:
   resolution: int = 256  # frames, masks and reference are resized (area) when smaller
   min_shift: int = 3  # frames: SyncNet negatives are at least this far out of sync
   max_shift: int = 12
+  augment: bool = False  # per-sample flip, colour and small affine jitter (see augment())
 
 
 def open_split(name: str, data_dir: str, split: str):
@@ -64,10 +65,25 @@ def open_split(name: str, data_dir: str, split: str):
   return builder.as_data_source(split)
 
 
+def pipeline_config(config, **overrides) -> PipelineConfig:
+  """The input pipeline's settings from a training config (ml_collections.ConfigDict)."""
+  return PipelineConfig(resolution=config.model.resolution, mask=config.get("mask", "pose"),
+                        seed=config.seed, augment=config.get("augment", False),
+                        num_threads=config.get("data_threads", 8), **overrides)
+
+
+def open_source(name: str, data_dir: str, split: str):
+  """A split to train on: a pack file (data_prep.pack, `data_dir` ending in .npz) or TFDS."""
+  if data_dir.endswith(".npz"):
+    return PackedSource(data_dir, name, split)
+  return open_split(name, data_dir, split)
+
+
 def decode_jpeg(data) -> np.ndarray:
+  """A frame's stored bytes (JPEG; WebP in packs) -> RGB uint8."""
   bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
   if bgr is None:
-    raise ValueError("corrupt JPEG frame in the dataset")
+    raise ValueError("corrupt image frame in the dataset")
   return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -117,16 +133,55 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
   if not 0 <= middle + shift < n:
     shift = -shift
   size = config.resolution
+  frames = np.stack([resize_image(decode_jpeg(clip["frames"][i]), size) for i in window])
+  masks = np.stack([resize_mask(m, size) for m in unpack_masks(clip[mask_key][start:start + t])])
+  reference = resize_image(decode_jpeg(clip["frames"][ref_index]), size)
+  if config.augment:
+    frames, masks, reference = augment(frames, masks, reference,
+                                       np.random.default_rng([config.seed, step, position, 1]))
   return {
-      "frames": np.stack([resize_image(decode_jpeg(clip["frames"][i]), size) for i in window]),
-      "masks": np.stack([resize_mask(m, size) for m in unpack_masks(clip[mask_key][start:start + t])]),
+      "frames": frames,
+      "masks": masks,
       "mels": audio_lib.mel_windows(clip["mel"], window),
-      "reference": resize_image(decode_jpeg(clip["frames"][ref_index]), size),
+      "reference": reference,
       "sync_mels": audio_lib.mel_windows(other["mel"], range(other_start, other_start + t)),
       "shifted_mel": audio_lib.mel_window(clip["mel"], middle + shift),
       "clip_index": np.int32(clip_index),
       "start_frame": np.int32(start),
   }
+
+
+def augment(frames: np.ndarray, masks: np.ndarray, reference: np.ndarray,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """One random appearance and framing change applied alike to a sample's T frames, masks and
+  reference: a horizontal flip (p = 0.5), a scale of 0.93-1.07, a shift of up to 3% and a roll
+  of up to 4 degrees, then per-channel gains of 0.8-1.2, a contrast of 0.8-1.2 and a saturation
+  of 0.6-1.4. The synthetic corpus has few identities: this keeps a model from tying mouths to
+  their colours and framing, and keeps the samples of a clip and its reference consistent."""
+  n = frames.shape[1]
+  angle, scale = rng.uniform(-4, 4), rng.uniform(0.93, 1.07)
+  shift = rng.uniform(-0.03, 0.03, 2) * n
+  matrix = cv2.getRotationMatrix2D((n / 2, n / 2), angle, scale)
+  matrix[:, 2] += shift
+  flip = rng.random() < 0.5
+  gains = rng.uniform(0.8, 1.2, 3).astype(np.float32)
+  contrast, saturation = rng.uniform(0.8, 1.2), rng.uniform(0.6, 1.4)
+
+  def geometry(image, interpolation):
+    out = cv2.warpAffine(image, matrix, (n, n), flags=interpolation, borderMode=cv2.BORDER_REFLECT)
+    out = out.reshape(image.shape)  # warpAffine drops a single channel axis
+    return out[:, ::-1] if flip else out
+
+  def colour(image):
+    x = image.astype(np.float32) * gains
+    grey = x.mean(-1, keepdims=True)
+    x = grey + saturation * (x - grey)
+    x = 127.5 + contrast * (x - 127.5)
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+  frames = np.stack([colour(geometry(f, cv2.INTER_LINEAR)) for f in frames])
+  masks = np.stack([geometry(m, cv2.INTER_NEAREST) for m in masks])
+  return frames, masks, colour(geometry(reference, cv2.INTER_LINEAR))
 
 
 class TrainIterator:
@@ -139,6 +194,9 @@ class TrainIterator:
       raise ValueError(f"global batch {global_batch_size} does not split over {process_count} hosts")
     if len(source) == 0:
       raise ValueError("the training split is empty")
+    if getattr(source, "resolution", config.resolution) < config.resolution:
+      raise ValueError(f"a pack at {source.resolution}x{source.resolution} cannot feed "
+                       f"{config.resolution}x{config.resolution} training")
     self.source = source
     self.audio_source = audio_source
     self.config = config
@@ -200,6 +258,39 @@ class SegmentSource(Sequence):
 
   def __getitem__(self, index):
     return self.examples[index]
+
+
+class PackedSource(Sequence):
+  """The clips of a pack (data_prep.pack) as TFDS-shaped examples, held in memory. It needs
+  neither TensorFlow Datasets nor TensorFlow."""
+
+  def __init__(self, path: str, dataset: str = "", split: str = ""):
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"{path}: no such pack; make one with python -m data_prep.pack")
+    with np.load(path) as f:
+      self.arrays = {k: f[k] for k in f.files}
+    for key, want in (("dataset", dataset), ("split", split)):
+      have = str(self.arrays[key])
+      if want and have and want != have:
+        raise FileNotFoundError(f"{path}: a pack of {key} {have!r}, not {want!r}")
+    self.resolution = int(self.arrays["resolution"])
+
+  def __len__(self):
+    return len(self.arrays["num_frames"])
+
+  def __getitem__(self, index):
+    a = self.arrays
+    f0, f1 = a["frame_start"][index], a["frame_start"][index + 1]
+    images, starts = a["image"], a["image_start"]
+    return {
+        "clip_id": str(a["clip_id"][index]), "identity": str(a["identity"][index]),
+        "source": str(a["source"][index]), "start_frame": a["start_frame"][index],
+        "num_frames": a["num_frames"][index],
+        "frames": [images[starts[k]:starts[k + 1]] for k in range(f0, f1)],
+        "lip_mask": a["lip_mask"][f0:f1], "rect_mask": a["rect_mask"][f0:f1],
+        "mouth_opening": a["mouth_opening"][f0:f1],
+        "mel": a["mel"][a["mel_start"][index]:a["mel_start"][index + 1]].astype(np.float32),
+    }
 
 
 def _stack(samples: list[dict]) -> dict:

@@ -7,11 +7,12 @@ and move on, and command-line tools can print it and exit non-zero.
 import contextlib
 import fractions
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 
 import av
 import numpy as np
+
+from lipsync_jax.fileio import atomic_path  # noqa: F401  (part of this module's interface)
 
 # Decoding a video whose frames would not fit in memory is fine (we stream); this only guards
 # against absurd declared sizes from broken headers.
@@ -153,23 +154,6 @@ def read_audio(path: str, sample_rate: int = 16_000, start_time: float | None = 
     offset = int(round((first_t - start_time) * sample_rate))
     audio = np.pad(audio, (offset, 0)) if offset > 0 else audio[-offset:]
   return audio
-
-
-@contextlib.contextmanager
-def atomic_path(path: str):
-  """Yields a temporary path beside `path`, renamed onto it only if the block succeeds."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  suffix = os.path.splitext(path)[1]
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-  os.close(fd)
-  try:
-    yield tmp
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
 
 
 def write_video(path: str, frames: Iterable[np.ndarray], fps: float = 25.0,

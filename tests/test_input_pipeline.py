@@ -56,3 +56,67 @@ def test_resume_is_exact_and_hosts_split_the_global_batch(source):
 def test_bad_batch_split(source):
   with pytest.raises(ValueError, match="does not split"):
     input_pipeline.TrainIterator(source, 5, process_count=2)
+
+
+def test_pack_gives_the_tfds_batches_at_its_resolution(source, tmp_path):
+  from data_prep import pack
+  path = str(tmp_path / "train64.npz")
+  summary = pack.write_pack(source, path, 64, quality=95, dataset="synthetic_talking_faces",
+                            split="train")
+  assert summary["clips"] == len(source)
+  subset = str(tmp_path / "subset.npz")
+  assert pack.write_pack(source, subset, 64, "jpeg", max_clips=2)["clips"] == 2
+  assert summary["clips"] == len(source)
+  packed = input_pipeline.open_source("synthetic_talking_faces", path, "train")
+  assert isinstance(packed, input_pipeline.PackedSource) and len(packed) == len(source)
+  config = input_pipeline.PipelineConfig(resolution=64)
+  for step in range(3):
+    a = input_pipeline.sample_example(source, step, 0, config)
+    b = input_pipeline.sample_example(packed, step, 0, config)
+    for k in ("masks", "clip_index", "start_frame"):
+      np.testing.assert_array_equal(a[k], b[k])
+    for k in ("mels", "sync_mels", "shifted_mel"):  # stored as float16
+      np.testing.assert_allclose(a[k], b[k], atol=4e-3)
+    # Frames differ only by the WebP round trip at 64x64.
+    assert np.abs(a["frames"].astype(int) - b["frames"]).mean() < 2.0
+  with pytest.raises(ValueError, match="cannot feed"):
+    input_pipeline.TrainIterator(packed, 2, input_pipeline.PipelineConfig(resolution=128))
+  with pytest.raises(FileNotFoundError, match="not 'test'"):
+    input_pipeline.PackedSource(path, split="test")
+  with pytest.raises(FileNotFoundError, match="no such pack"):
+    input_pipeline.open_source("synthetic_talking_faces", str(tmp_path / "nope.npz"), "train")
+
+
+def test_augmentation_is_deterministic_and_keeps_frames_masks_and_reference_together(source):
+  plain = input_pipeline.PipelineConfig(resolution=64)
+  aug = input_pipeline.PipelineConfig(resolution=64, augment=True)
+  a = input_pipeline.sample_example(source, 5, 2, aug)
+  b = input_pipeline.sample_example(source, 5, 2, aug)
+  p = input_pipeline.sample_example(source, 5, 2, plain)
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k])
+  for k in ("mels", "sync_mels", "clip_index", "start_frame"):  # the same sample, only re-framed
+    np.testing.assert_array_equal(a[k], p[k])
+  assert a["frames"].shape == p["frames"].shape and a["masks"].shape == p["masks"].shape
+  assert set(np.unique(a["masks"])) <= {0, 1}
+  assert not np.array_equal(a["frames"], p["frames"])
+  # One transform for the sample: with an identity-sized change of geometry and colour the
+  # augmented masks cover about as much as the originals, and differ between samples.
+  assert abs(a["masks"].mean() - p["masks"].mean()) < 0.5 * p["masks"].mean()
+  others = [input_pipeline.sample_example(source, s, 0, aug)["frames"].mean() for s in range(6)]
+  assert np.std(others) > 0
+
+
+def test_augment_flips_frames_and_masks_alike():
+  rng = np.random.default_rng(0)
+  frames = np.zeros((2, 32, 32, 3), np.uint8)
+  frames[:, 10:20, 2:8] = 255  # a bright block on the left
+  masks = np.zeros((2, 32, 32, 1), np.uint8)
+  masks[:, 10:20, 2:8] = 1
+  for seed in range(8):
+    f, m, r = input_pipeline.augment(frames, masks, frames[0], np.random.default_rng(seed))
+    bright = f[..., 0].astype(float).mean(0) > 128
+    covered = m[..., 0].mean(0) > 0.5
+    assert (bright & covered).sum() >= 0.7 * covered.sum()  # masks follow the frames
+    np.testing.assert_array_equal(r, f[0])  # the reference gets the same transform
+  del rng

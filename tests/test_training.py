@@ -218,3 +218,32 @@ def test_sigterm_saves_and_exits(tfds_dir, tmp_path):
   steps = [int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]
   assert steps and max(steps) < 1000
   assert "SIGTERM" in err
+
+
+def test_weights_export_and_import_round_trip(lipsync_run, tmp_path):
+  from lipsync_jax import weights
+  _, _, state, result, workdir = lipsync_run
+  path = str(tmp_path / "w.npz")
+  summary = weights.export_weights(workdir, path)
+  assert summary["step"] == result.step
+  run = str(tmp_path / "imported")
+  assert weights.import_weights(path, run) == result.step
+  tree = loop.load_checkpoint_tree(run)
+  for key in ("params", "consts", "sync_params"):
+    assert _leaves_equal(tree[key], state[key]), key
+  assert jax.tree_util.tree_structure(tree["params"]) == jax.tree_util.tree_structure(state["params"])
+  with open(os.path.join(run, "config.json")) as a, open(os.path.join(workdir, "config.json")) as b:
+    assert a.read() == b.read()
+  with pytest.raises(FileExistsError):
+    weights.import_weights(path, run)
+
+
+def test_without_clu_metrics_go_to_the_log(monkeypatch, tmp_path):
+  """clu's writers import TensorFlow; on a machine without it the loop logs scalars instead."""
+  monkeypatch.setitem(sys.modules, "clu", None)  # makes `from clu import ...` raise ImportError
+  writer, report = loop._writer_and_progress(str(tmp_path), num_steps=4, every_steps=2)
+  assert isinstance(writer, loop.LogWriter)
+  writer.write_scalars(2, {"loss": 1.0})
+  writer.write_images(2, {"x": np.zeros((1, 4, 4, 3), np.uint8)})
+  report(2)
+  writer.flush()

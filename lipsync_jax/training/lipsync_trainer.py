@@ -33,7 +33,9 @@ class LipSyncTrainer:
     self.model = stylelipsync.StyleLipSync(m.resolution, m.w_dim, m.channel_base, m.channel_max,
                                            m.face_stem_channels)
     self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width)
-    self.lpips_params = lpips.load_params()
+    # The VGG16 weights are loaded only when used: lambda_lpips=0 runs need neither them nor their
+    # fetch step (a bare accelerator machine).
+    self.lpips_params = lpips.load_params() if config.lambda_lpips else None
     labels = config.get("trained_labels") or ""
     labels = tuple(x.strip() for x in labels.split(",") if x.strip()) if isinstance(labels, str) \
         else tuple(labels)
@@ -70,8 +72,7 @@ class LipSyncTrainer:
             "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
 
   def make_iterator(self, start_step, process_index, process_count):
-    cfg = input_pipeline.PipelineConfig(resolution=self.config.model.resolution,
-                                        mask=self.config.mask, seed=self.config.seed)
+    cfg = input_pipeline.pipeline_config(self.config)
     return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
                                         process_count, start_step, self.audio_source)
 

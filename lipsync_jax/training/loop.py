@@ -117,20 +117,50 @@ def _to_float(metrics):
 
 def save_config(config, workdir: str):
   """workdir/config.json: what inference and export need to rebuild the model."""
-  from lipsync_jax import media
-  with media.atomic_path(os.path.join(workdir, "config.json")) as tmp:
+  from lipsync_jax import fileio
+  with fileio.atomic_path(os.path.join(workdir, "config.json")) as tmp:
     with open(tmp, "w") as f:
       f.write(config.to_json(indent=1))
 
 
+class LogWriter:
+  """Scalars to the log, for machines without TensorFlow, which clu's metric writers import
+  (accelerator images often carry JAX alone). Images are not kept."""
+
+  def write_scalars(self, step, scalars):
+    logging.info("[%d] %s", step, ", ".join(f"{k}={v:.6g}" for k, v in sorted(scalars.items())))
+
+  def write_images(self, step, images):
+    del step, images
+
+  def flush(self):
+    pass
+
+
+def _writer_and_progress(workdir: str, num_steps: int, every_steps: int):
+  """CLU's TensorBoard writer and progress reporter, or LogWriter and a progress log line when
+  clu cannot be imported (no TensorFlow)."""
+  try:
+    from clu import metric_writers, periodic_actions
+  except ImportError as e:
+    logging.warning("no TensorBoard summaries (%s): metrics go to the log only", e)
+    def report(step):
+      if step % every_steps == 0:
+        logging.info("step %d of %d", step, num_steps)
+    return LogWriter(), report
+  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer,
+                                           every_steps=every_steps)
+  return writer, report
+
+
 def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
   """Trains `trainer` for config.num_steps from the latest checkpoint in workdir (if any)."""
-  from clu import metric_writers, periodic_actions
   mesh = mesh if mesh is not None else make_mesh()
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:
     save_config(config, workdir)
-  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  writer, report = _writer_and_progress(workdir, config.num_steps, config.get("log_every", 50))
   checkpoints = Checkpoints(workdir, config.get("keep_checkpoints", 3))
 
   state = trainer.init_state(jax.random.key(config.seed))
@@ -145,8 +175,6 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
   else:
     state = jax.device_put(state, shardings)
   iterator = trainer.make_iterator(start, jax.process_index(), jax.process_count())
-  report = periodic_actions.ReportProgress(num_train_steps=config.num_steps, writer=writer,
-                                           every_steps=config.get("log_every", 50))
   preemption = _Preemption()
   metrics = {}
   step = start

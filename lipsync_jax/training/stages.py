@@ -7,7 +7,7 @@ from lipsync_jax import input_pipeline
 
 def make_trainer(config):
   from lipsync_jax.training import lipsync_trainer, stylegan2_trainer, syncnet_trainer
-  source = input_pipeline.open_split(config.dataset, config.data_dir, config.split)
+  source = input_pipeline.open_source(config.dataset, config.data_dir, config.split)
   if config.stage == "stylegan2":
     return stylegan2_trainer.StyleGAN2Trainer(config, source)
   if config.stage == "syncnet":

@@ -39,8 +39,7 @@ class StyleGAN2Trainer:
             "d_opt": self.d_tx.init(dp), "rng": loop.key_data(rng)}
 
   def make_iterator(self, start_step, process_index, process_count):
-    cfg = input_pipeline.PipelineConfig(resolution=self.config.model.resolution,
-                                        seed=self.config.seed, num_frames=1)
+    cfg = input_pipeline.pipeline_config(self.config, num_frames=1)
     return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
                                         process_count, start_step)
 

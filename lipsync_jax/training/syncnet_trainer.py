@@ -30,7 +30,7 @@ class SyncNetTrainer:
     return {"params": params, "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
 
   def make_iterator(self, start_step, process_index, process_count):
-    cfg = input_pipeline.PipelineConfig(resolution=self.config.model.resolution, seed=self.config.seed)
+    cfg = input_pipeline.pipeline_config(self.config)
     return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
                                         process_count, start_step)
 
