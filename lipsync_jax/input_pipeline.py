@@ -172,12 +172,14 @@ def augment(frames: np.ndarray, masks: np.ndarray, reference: np.ndarray,
     out = out.reshape(image.shape)  # warpAffine drops a single channel axis
     return out[:, ::-1] if flip else out
 
+  # Gains, saturation (towards the grey mean) and contrast (about mid-grey) are one affine map
+  # of RGB: a single cv2.transform, which saturates to uint8 and releases the GIL, where the same
+  # steps in numpy float32 made augmentation 8x the rest of a sample's cost.
+  mix = saturation * np.eye(3) + (1 - saturation) / 3 * np.ones((3, 3))
+  colour_map = np.concatenate([contrast * mix * gains, np.full((3, 1), 127.5 * (1 - contrast))], 1)
+
   def colour(image):
-    x = image.astype(np.float32) * gains
-    grey = x.mean(-1, keepdims=True)
-    x = grey + saturation * (x - grey)
-    x = 127.5 + contrast * (x - 127.5)
-    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+    return cv2.transform(np.ascontiguousarray(image), colour_map)
 
   frames = np.stack([colour(geometry(f, cv2.INTER_LINEAR)) for f in frames])
   masks = np.stack([geometry(m, cv2.INTER_NEAREST) for m in masks])
