@@ -7,7 +7,7 @@ resolution and masks reduced with the training pipeline's own resize, so batches
 ones at that resolution up to the image codec's round trip (WebP or JPEG, both read by the
 pipeline's decoder) and the mel's float16 storage (log10 values in [-5, 4]: 3 decimal digits,
 well below the features' own noise). A 128x128 WebP pack of 140 of the 200-clip corpus's 160
-training clips is 56 MiB, small enough to travel to a lent machine with the code.
+training clips is 57.6 MiB, small enough to travel to a lent machine with the code.
 
   python -m data_prep.pack --data_dir TFDS_DIR --split train --resolution 128 --output train128.npz
       [--dataset synthetic_talking_faces] [--codec webp|jpeg] [--quality 80] [--max_clips N]
