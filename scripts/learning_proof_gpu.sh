@@ -8,7 +8,8 @@
 # ml_collections, but no TensorFlow, TFDS, librosa, PyAV or MediaPipe.
 #
 #   bash scripts/learning_proof_gpu.sh PACK.npz OUT_DIR [SYNCNET_S CONSTANT_S DECAY_S]
-# PROOF_GPU_ARGS adds --config flags to every phase (e.g. "--config.batch_size=2" for a dry run).
+# PROOF_GPU_ARGS adds --config flags to every phase (e.g. "--config.batch_size=2" for a dry run);
+# PROOF_GPU_SYNCNET=RUN uses that SyncNet run (e.g. one trained on CPU) and skips the first phase.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PACK=$1
@@ -35,15 +36,17 @@ phase() {  # seconds, then the train arguments
   echo "== $* : rc $?, $((SECONDS - start)) s"
 }
 
-phase "$SYNC_S" --config configs/syncnet_synthetic128.py --workdir "$WORK/syncnet"
+SYNCNET=${PROOF_GPU_SYNCNET:-$WORK/syncnet}
+[ -n "${PROOF_GPU_SYNCNET:-}" ] ||
+  phase "$SYNC_S" --config configs/syncnet_synthetic128.py --workdir "$WORK/syncnet"
 phase "$CONST_S" --config configs/lipsync_synthetic128.py --workdir "$WORK/lipsync" \
-    --config.pretrained_syncnet="$WORK/syncnet"
+    --config.pretrained_syncnet="$SYNCNET"
 # The decay phase gets as many steps as the constant phase made in the same time (its compile
 # included), so the cosine reaches its end before the time does.
 const_steps=$(latest_step "$WORK/lipsync")
 decay_steps=$(( ${const_steps:-0} * DECAY_S * 9 / (CONST_S * 10) + 1 ))
 phase "$DECAY_S" --config configs/lipsync_synthetic128.py --workdir "$WORK/lipsync_decay" \
-    --config.pretrained_syncnet="$WORK/syncnet" --config.pretrained_lipsync="$WORK/lipsync" \
+    --config.pretrained_syncnet="$SYNCNET" --config.pretrained_lipsync="$WORK/lipsync" \
     --config.lr_schedule=cosine --config.lambda_sync=2.0 --config.num_steps="$decay_steps"
 for run in syncnet lipsync lipsync_decay; do
   [ -n "$(latest_step "$WORK/$run")" ] &&
