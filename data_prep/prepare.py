@@ -4,9 +4,11 @@
 
 Per video (`process_video`, also what the TFDS Beam pipelines run per element):
   - frames resampled to 25 fps by timestamp; audio to 16 kHz mono on the same clock;
-  - MediaPipe mesh tracked on every frame; the crop box (centre and side from the mesh extent) is
-    smoothed over +-3 frames; a 256x256 crop; the 478 landmarks and head pose in crop pixels;
-  - the pose-aware lip mask (lipsync_jax.masking) and the rectangular lower-half baseline mask;
+  - MediaPipe mesh tracked on every frame; the crop box (lipsync_jax.face_crop: from the head
+    pose, not the jaw) smoothed over +-3 frames; a 256x256 crop; the 478 landmarks and head pose
+    in crop pixels;
+  - the pose-aware lip masks (lipsync_jax.masking.track_masks: the segment's closed-mouth shape in
+    each frame's pose) and the rectangular lower-half baseline mask;
   - the log-mel of the clip's audio (lipsync_jax.audio), 4 mel frames per video frame.
 Spans without a detectable face split the video into segments; segments shorter than
 --min_frames are dropped; long ones are cut at --max_frames so memory stays bounded.
@@ -115,7 +117,7 @@ class _Segment:
   def __init__(self, start: int):
     self.start = start
     self.jpegs, self.landmarks, self.scale, self.rotation, self.translation = [], [], [], [], []
-    self.lip_masks, self.boxes = [], []
+    self.boxes = []
 
   def __len__(self):
     return len(self.jpegs)
@@ -132,6 +134,9 @@ def _finish_segment(seg: _Segment, audio: np.ndarray, item: VideoItem, index: in
   t = timer.add("mel", t)
   offsets = np.cumsum([0] + [len(j) for j in seg.jpegs]).astype(np.int64)
   landmarks = np.stack(seg.landmarks).astype(np.float32)
+  lip_masks = masking.track_masks(seg.landmarks, list(zip(seg.scale, seg.rotation, seg.translation)),
+                                  config.size, config.mask_jaw_open, config.mask_dilate)
+  t = timer.add("mask", t)
   return {
       "frames_jpeg": np.frombuffer(b"".join(seg.jpegs), np.uint8),
       "frames_offsets": offsets,
@@ -139,7 +144,7 @@ def _finish_segment(seg: _Segment, audio: np.ndarray, item: VideoItem, index: in
       "head_scale": np.array(seg.scale, np.float32),
       "head_rotation": np.stack(seg.rotation).astype(np.float32),
       "head_translation": np.stack(seg.translation).astype(np.float32),
-      "lip_mask": np.packbits(np.stack(seg.lip_masks).astype(bool), axis=-1),
+      "lip_mask": np.packbits(lip_masks.astype(bool), axis=-1),
       "rect_mask": np.packbits(np.stack([masking.rect_mask(p, config.size) for p in landmarks])
                                .astype(bool), axis=-1),
       "box": np.stack(seg.boxes).astype(np.float32),
@@ -196,8 +201,6 @@ def _segments(item, audio, max_frames, config, mesh, timer):
     local = face_crop.to_crop(pts, affine)
     t = timer.add("crop", t)
     pose = fg.estimate_pose(local)
-    lip = masking.pose_aware_mask(local, config.size, pose, config.mask_jaw_open, config.mask_dilate)
-    t = timer.add("mask", t)
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality])
     timer.add("write", t)
@@ -208,7 +211,6 @@ def _segments(item, audio, max_frames, config, mesh, timer):
     seg.scale.append(pose[0])
     seg.rotation.append(pose[1])
     seg.translation.append(pose[2])
-    seg.lip_masks.append(lip)
     seg.boxes.append(box)
     if len(seg) >= config.max_frames:
       return close_segment()

@@ -88,12 +88,6 @@ class PreparedPhoto:
   source_points: np.ndarray  # (478 + K, 2) the photo's landmarks and anchors: the warp's source
 
 
-def _signed_lip_gap(normalized, jaw):
-  """Lower minus upper inner-lip height in canonical units: negative once the lips overlap."""
-  moved = fg.deform_mouth(normalized, jaw)
-  return moved[fg.LOWER_LIP_INNER_MID, 1] - moved[fg.UPPER_LIP_INNER_MID, 1]
-
-
 def prepare_photo(photo: np.ndarray, landmarks: np.ndarray, config: RenderConfig) -> PreparedPhoto:
   """Crops a photo around its face to the frame size and fits the mesh's pose and neutral mouth."""
   size = config.frame_size
@@ -110,16 +104,7 @@ def prepare_photo(photo: np.ndarray, landmarks: np.ndarray, config: RenderConfig
   pts[:, 2] *= zoom
   scale, rot, trans = fg.estimate_pose(pts)
   normalized = fg.normalize_pose(pts, scale, rot, trans)
-  # Bisection for the jaw value that brings the lips together (photos may smile or speak).
-  lo_j, hi_j = -1.0, 0.6
-  target = 0.004
-  for _ in range(20):
-    mid = (lo_j + hi_j) / 2
-    if _signed_lip_gap(normalized, mid) > target:
-      hi_j = mid
-    else:
-      lo_j = mid
-  neutral = (lo_j + hi_j) / 2
+  neutral = fg.closed_jaw(normalized)  # photos may smile or speak
   # Anchors: a ring around the face that moves with the head, and the frame border that does not.
   face_c = pts[:, :2].mean(0)
   radii = (pts[:, :2].max(0) - pts[:, :2].min(0)) * np.array([0.85, 0.8])

@@ -188,6 +188,26 @@ def deform_mouth(points: np.ndarray, jaw_open: float, lip_width: float = 0.0,
   return p
 
 
+def closed_jaw(normalized: np.ndarray, gap: float = 0.004) -> float:
+  """The `deform_mouth` jaw value that brings the inner lips of a pose-normalised mesh together.
+
+  Negative for an open mouth (it closes it), about 0 for a closed one. Bisection on the signed gap
+  between the middle inner-lip points, lower minus upper, in canonical units (`gap`: the target).
+  """
+  def signed_gap(jaw):
+    moved = deform_mouth(normalized, jaw)
+    return moved[LOWER_LIP_INNER_MID, 1] - moved[UPPER_LIP_INNER_MID, 1]
+
+  lo, hi = -1.0, 0.6
+  for _ in range(20):
+    mid = (lo + hi) / 2
+    if signed_gap(mid) > gap:
+      hi = mid
+    else:
+      lo = mid
+  return (lo + hi) / 2
+
+
 def blink(points: np.ndarray, amount: float) -> np.ndarray:
   """Closes the eyes of a mesh (any pose) by `amount` in [0, 1]: upper lids move to the lower."""
   p = np.array(points, np.float64)

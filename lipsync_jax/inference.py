@@ -38,6 +38,7 @@ import numpy as np
 
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_crop, input_pipeline, masking, media, watermark
+from lipsync_jax import face_geometry as fg
 
 CROP_SIZE = 256  # the prepared crops' size: masks and the paste-back live at this size
 
@@ -218,16 +219,37 @@ class VideoFrames:
       yield from media.iter_frames(self.path, self.fps)
 
 
+class _Run:
+  """One run of consecutive face detections: the least open pose-normalised mesh seen so far, from
+  which the run's lip masks are drawn (`masking.closed_mouth_shape`)."""
+
+  def __init__(self):
+    self.opening, self.normalized, self._shape = np.inf, None, None
+
+  def add(self, pts):
+    normalized = fg.normalize_pose(pts, *fg.estimate_pose(pts))
+    opening = fg.inner_lip_opening(normalized)
+    if opening < self.opening:
+      self.opening, self.normalized, self._shape = opening, normalized, None
+
+  @property
+  def shape(self):
+    if self._shape is None:
+      self._shape = masking.closed_mouth_shape(self.normalized)
+    return self._shape
+
+
 class FaceTracker:
   """Input frames -> (frame, Face | None), the crop box smoothed over +-smooth_radius frames of
-  consecutive detections (so each frame is released `smooth_radius` frames later)."""
+  consecutive detections (so each frame is released `smooth_radius` frames later). A run's lip
+  masks share its closed-mouth shape, taken from the frames seen up to the look-ahead."""
 
   def __init__(self, frames, resolution: int, options: Options, mesh=None):
     from lipsync_jax.face_mesh import FaceMesh
     self.frames = iter(frames)
     self.resolution, self.options = resolution, options
     self.mesh = mesh or FaceMesh(track=True)
-    self._pending = []  # (frame, landmarks | None, box | None), oldest first
+    self._pending = []  # (frame, landmarks | None, box | None, _Run | None), oldest first
     self._history = []  # raw boxes of up to r released frames of the current run of faces
 
   def landmarks(self, frame):
@@ -236,12 +258,12 @@ class FaceTracker:
       return None
     return pts
 
-  def face(self, frame, pts, box) -> Face:
+  def face(self, frame, pts, box, shape=None) -> Face:
     o = self.options
     crop256, affine = face_crop.crop_face(frame, box, CROP_SIZE)
     local = face_crop.to_crop(pts, affine)
     if o.mask == "pose":
-      mask256 = masking.pose_aware_mask(local, CROP_SIZE)
+      mask256 = masking.pose_aware_mask(local, CROP_SIZE, shape=shape)
     else:
       mask256 = masking.rect_mask(local, CROP_SIZE)
     r = self.resolution  # reduced exactly as the training pipeline reduces prepared crops
@@ -253,10 +275,16 @@ class FaceTracker:
 
   def __iter__(self):
     r = self.options.smooth_radius
+    run = None
     for frame in self.frames:
       pts = self.landmarks(frame)
       box = None if pts is None else face_crop.box_from_landmarks(pts, pads=self.options.pads)
-      self._pending.append((frame, pts, box))
+      if pts is None:
+        run = None
+      else:
+        run = run or _Run()
+        run.add(pts)
+      self._pending.append((frame, pts, box, run))
       while len(self._pending) > r:
         yield self._release()
     while self._pending:
@@ -265,18 +293,18 @@ class FaceTracker:
   def _release(self):
     """Emits the oldest pending frame once the r frames after it are known (or the input ended)."""
     r = self.options.smooth_radius
-    frame, pts, box = self._pending[0]
+    frame, pts, box, run = self._pending[0]
     self._pending.pop(0)
     if pts is None:
       self._history = []
       return frame, None
     window = list(self._history)
-    for _, p, b in [(frame, pts, box)] + self._pending[:r]:
+    for _, p, b, _ in [(frame, pts, box, run)] + self._pending[:r]:
       if p is None:
         break
       window.append(b)
     self._history = (self._history + [box])[-r:] if r else []
-    return frame, self.face(frame, pts, np.mean(window, axis=0))
+    return frame, self.face(frame, pts, np.mean(window, axis=0), run.shape)
 
 
 def reference_face(video: VideoFrames, resolution: int, options: Options) -> tuple[np.ndarray, int]:

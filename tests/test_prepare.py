@@ -13,7 +13,7 @@ import pytest
 from data_prep import prepare
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_geometry as fg
-from lipsync_jax import masking, media
+from lipsync_jax import face_crop, masking, media
 from tests.conftest import NUM_CLIPS
 from tests.media_helpers import write_raw
 
@@ -93,6 +93,28 @@ def test_mask_from_the_mesh_of_a_rotated_image(prepared_dir):
   found = masking.pose_aware_mask(pts, 256)
   expected = cv2.warpAffine(mask, m, (256, 256), flags=cv2.INTER_NEAREST)
   assert _iou(found, expected) > 0.8
+
+
+def test_crop_and_mask_do_not_follow_the_mouth(prepared_dir):
+  """The crop box and the lip mask depend on the head, not on how far the mouth is open, so a
+  generator cannot read the original mouth motion off its input's framing or mask outline."""
+  pts = _segments(prepared_dir)[1]["landmarks"][10].astype(np.float64)
+  pose = fg.estimate_pose(pts)
+  normalized = fg.normalize_pose(pts, *pose)
+  shut = fg.closed_jaw(normalized)
+  closed, opened = (fg.apply_pose(fg.deform_mouth(normalized, shut + jaw), *pose) for jaw in (0, 0.8))
+  assert fg.inner_lip_opening(opened) > 2 * fg.inner_lip_opening(closed) + 0.05
+  assert np.ptp(opened[:, 1]) > np.ptp(closed[:, 1]) + 2  # the mesh's extent grows with the jaw
+  np.testing.assert_allclose(face_crop.box_from_landmarks(opened), face_crop.box_from_landmarks(closed),
+                             atol=1e-6)
+  masks = masking.track_masks(np.stack([closed, opened]), [pose, pose], 256)
+  np.testing.assert_array_equal(masks[0], masks[1])
+  lips = list(fg.LIPS_LOWER_OUTER + fg.LIPS_UPPER_OUTER)
+  for mask, mesh in zip(masks, (closed, opened)):
+    xy = np.round(mesh[lips, :2]).astype(int)
+    assert mask[xy[:, 1], xy[:, 0]].all()
+  # A lone frame's mask (no track) closes that frame's own mouth first: the same mask again.
+  assert _iou(masking.pose_aware_mask(opened, 256), masks[0]) > 0.97
 
 
 def test_crop_is_stable(prepared_dir):
