@@ -124,6 +124,7 @@ def test_adaptation_needs_a_target(tfds_dir):
 
 @pytest.mark.parametrize("lipsync, adaptation", [("lipsync_tiny", "adaptation_tiny"),
                                                  ("lipsync_tiny128", "adaptation_tiny128"),
+                                                 ("lipsync_proof128", "adaptation_tiny128"),
                                                  ("lipsync_vox256", "adaptation_vox256")])
 def test_adaptation_configs_match_their_lipsync_model(lipsync, adaptation):
   # Adaptation loads the lip-sync checkpoint: the same model, the decoder alone trained.
