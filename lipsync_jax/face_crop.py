@@ -13,7 +13,7 @@ import numpy as np
 
 from lipsync_jax import face_geometry as fg
 
-CROP_SCALE = 1.6  # crop side over the mesh's larger extent
+CROP_SCALE = 1.6  # crop side over the posed canonical face's larger extent
 CROP_SHIFT_Y = -0.05  # crop centre moved up by this fraction of the side (more forehead)
 
 
