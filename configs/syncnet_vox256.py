@@ -9,6 +9,7 @@ def get_config():
   c.dataset = "voxceleb2"
   c.data_dir = "gs://YOUR_BUCKET/tfds"
   c.temperature = 0.07
+  c.opening_weight = 10.0  # not in the paper: the mouth-opening tower (lipsync's lambda_opening)
   c.batch_size = 256
   c.num_steps = 200_000
   c.checkpoint_every = 5000

@@ -21,6 +21,8 @@ Batch (this host's rows, B' = B / P):
   reference   (B', 256, 256, 3) uint8
   sync_mels   (B', T, 20, 80) float32
   shifted_mel (B', 20, 80) float32  the middle frame's window moved 3-12 frames (a SyncNet negative)
+  mouth_opening (B', T) float32  the frames' inner-lip gap over the eye-corner distance (MediaPipe
+              mesh of the prepared clip; face_geometry.mouth_opening): the SyncNet's opening target
   clip_index  (B',) int32, start_frame (B',) int32  (which samples these are)
 """
 
@@ -146,6 +148,7 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
       "reference": reference,
       "sync_mels": audio_lib.mel_windows(other["mel"], range(other_start, other_start + t)),
       "shifted_mel": audio_lib.mel_window(clip["mel"], middle + shift),
+      "mouth_opening": np.asarray(clip["mouth_opening"][start:start + t], np.float32),
       "clip_index": np.int32(clip_index),
       "start_frame": np.int32(start),
   }

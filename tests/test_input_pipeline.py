@@ -76,7 +76,7 @@ def test_pack_gives_the_tfds_batches_at_its_resolution(source, tmp_path):
   for step in range(3):
     a = input_pipeline.sample_example(source, step, 0, config)
     b = input_pipeline.sample_example(packed, step, 0, config)
-    for k in ("masks", "clip_index", "start_frame"):
+    for k in ("masks", "clip_index", "start_frame", "mouth_opening"):
       np.testing.assert_array_equal(a[k], b[k])
     for k in ("mels", "sync_mels", "shifted_mel"):  # stored as float16
       np.testing.assert_allclose(a[k], b[k], atol=4e-3)

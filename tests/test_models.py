@@ -154,8 +154,14 @@ def test_syncnet_embeddings_and_losses():
   frames = jax.random.uniform(jax.random.key(0), (4, 5, 64, 64, 3), minval=-1, maxval=1)
   mel = jax.random.normal(jax.random.key(1), (4, 20, 80))
   v = net.init(jax.random.key(2), frames, mel)
-  fv, fa = net.apply(v, frames, mel)
+  fv, fa, opening = net.apply(v, frames, mel)
   np.testing.assert_allclose(jnp.linalg.norm(fv, axis=-1), 1.0, atol=1e-4)
+  assert opening.shape == (4, 5)
+  # Each frame's opening is its own: changing frame 2 changes only column 2.
+  other = net.apply(v, frames.at[:, 2].set(-frames[:, 2]), mel)[2]
+  np.testing.assert_allclose(np.delete(np.asarray(other), 2, 1), np.delete(np.asarray(opening), 2, 1),
+                             atol=1e-5)
+  assert float(jnp.abs(other[:, 2] - opening[:, 2]).max()) > 1e-4
   assert float(syncnet.sync_loss(fv, fv)) < 1e-5
   aligned = syncnet.contrastive_loss(fv, fv, 0.1)
   shuffled = syncnet.contrastive_loss(fv, fv[::-1], 0.1)

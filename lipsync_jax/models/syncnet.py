@@ -4,6 +4,12 @@ A visual tower on the lower half of T=5 frames (stacked on channels, resized to 
 tower on the matching 0.2 s mel window (20x80), each ending in an L2-normalised 512-d embedding,
 trained contrastively on cosine similarity (as in StyleTalker): aligned pairs are positives,
 time-shifted windows and other clips' audio are negatives.
+
+Not in the paper: a third tower, trained alongside by regression, reads one frame's lower half and
+gives its mouth opening (face_geometry.mouth_opening of the prepared mesh). The lip-sync stage's
+optional opening loss (lambda_opening) compares it on generated and real frames: the contrastive
+embedding is nearly blind to how far a mouth opens, and an L1-trained decoder hedges towards a
+half-closed mouth that the sync loss alone does not correct.
 """
 
 import flax.linen as nn
@@ -13,18 +19,33 @@ import jax.numpy as jnp
 LOWER_HALF_SIZE = (64, 128)
 
 
+def _pooled_stages(x, plan):
+  """Conv -> GroupNorm -> ReLU per (features, stride) of `plan`, then the global average; called
+  inside a compact module, whose parameters they become (conv{i}, norm{i})."""
+  for i, (features, stride) in enumerate(plan):
+    x = nn.Conv(features, (3, 3), stride, padding=1, name=f"conv{i}")(x)
+    x = nn.relu(nn.GroupNorm(num_groups=min(32, features), name=f"norm{i}")(x))
+  return x.mean(axis=(1, 2))
+
+
 class _Tower(nn.Module):
-  """Conv -> GroupNorm -> ReLU stages, global average, linear, unit norm."""
+  """The pooled stages, linear, unit norm."""
   plan: tuple  # (features, stride) per stage
   embed_dim: int
 
   @nn.compact
   def __call__(self, x):
-    for i, (features, stride) in enumerate(self.plan):
-      x = nn.Conv(features, (3, 3), stride, padding=1, name=f"conv{i}")(x)
-      x = nn.relu(nn.GroupNorm(num_groups=min(32, features), name=f"norm{i}")(x))
-    x = nn.Dense(self.embed_dim, name="fc")(x.mean(axis=(1, 2)))
+    x = nn.Dense(self.embed_dim, name="fc")(_pooled_stages(x, self.plan))
     return x / (jnp.linalg.norm(x, axis=-1, keepdims=True) + 1e-6)
+
+
+class _Regressor(nn.Module):
+  """The pooled stages, linear to one number."""
+  plan: tuple
+
+  @nn.compact
+  def __call__(self, x):
+    return nn.Dense(1, name="fc")(_pooled_stages(x, self.plan))[..., 0]
 
 
 class SyncNet(nn.Module):
@@ -37,19 +58,30 @@ class SyncNet(nn.Module):
                                 (w(512), 2)), self.embed_dim)
     self.audio_tower = _Tower(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), (1, 2)), (w(512), 2)),
                               self.embed_dim)
+    self.mouth_tower = _Regressor(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), 2), (w(256), 2)))
+
+  def _lower_half(self, frames):
+    n, t, r = frames.shape[:3]
+    return jax.image.resize(frames[:, :, r // 2:], (n, t) + LOWER_HALF_SIZE + (3,), "linear")
 
   def visual(self, frames):
     """frames (N, T, R, R, 3) in [-1, 1] -> (N, embed_dim) unit vectors."""
-    n, t, r = frames.shape[:3]
-    lower = jax.image.resize(frames[:, :, r // 2:], (n, t) + LOWER_HALF_SIZE + (3,), "linear")
+    n, t = frames.shape[:2]
+    lower = self._lower_half(frames)
     return self.visual_tower(lower.transpose(0, 2, 3, 1, 4).reshape((n,) + LOWER_HALF_SIZE + (t * 3,)))
+
+  def mouth_opening(self, frames):
+    """frames (N, T, R, R, 3) in [-1, 1] -> (N, T) mouth openings (inner-lip gap / eye distance)."""
+    n, t = frames.shape[:2]
+    lower = self._lower_half(frames).reshape((n * t,) + LOWER_HALF_SIZE + (3,))
+    return self.mouth_tower(lower).reshape(n, t)
 
   def audio(self, mel):
     """mel (N, 20, 80) -> (N, embed_dim) unit vectors."""
     return self.audio_tower(mel[..., None])
 
   def __call__(self, frames, mel):
-    return self.visual(frames), self.audio(mel)
+    return self.visual(frames), self.audio(mel), self.mouth_opening(frames)
 
 
 def sync_loss(visual, audio):

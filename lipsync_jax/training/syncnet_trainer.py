@@ -3,6 +3,8 @@
 For each sample the visual embedding of its 5 frames must be closest to the audio of the same 0.2 s
 among: the audio of every other sample in the global batch and the same clip's audio shifted by
 3-12 frames (input_pipeline's shifted_mel), a negative that only timing tells apart.
+Its mouth-opening tower regresses each frame's prepared mouth opening (L1, weight
+config.opening_weight): a separate tower, so the contrastive embedding is unchanged by it.
 """
 
 import jax
@@ -42,9 +44,13 @@ class SyncNetTrainer:
     s = self.model.apply({"params": params}, batch["shifted_mel"], method=self.model.audio)
     logits = v @ jnp.concatenate([a, s]).T / self.config.temperature  # (B, 2B)
     labels = jnp.arange(v.shape[0])
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    contrastive = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    opening = self.model.apply({"params": params}, frames, method=self.model.mouth_opening)
+    opening_l1 = jnp.abs(opening - batch["mouth_opening"]).mean()
+    loss = contrastive + self.config.get("opening_weight", 1.0) * opening_l1
     pos, shifted = jnp.sum(v * a, -1), jnp.sum(v * s, -1)
-    return loss, {"loss": loss, "cos_aligned": pos.mean(), "cos_shifted": shifted.mean(),
+    return loss, {"loss": loss, "contrastive": contrastive, "opening_l1": opening_l1,
+                  "cos_aligned": pos.mean(), "cos_shifted": shifted.mean(),
                   "accuracy_vs_shifted": jnp.mean(pos > shifted)}
 
   def _step(self, state, batch, step):
