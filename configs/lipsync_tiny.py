@@ -12,6 +12,9 @@ def get_config():
   c.lambda_sync = 0.1
   c.lambda_l1 = 0.0  # not in the paper: an L1 term for decoders that are not converged StyleGAN2s
   c.lambda_mask_l1 = 0.0  # not in the paper: L1 over the masked (generated) pixels only
+  # Not in the paper: L1 between the SyncNet mouth-opening tower's readings of generated and real
+  # frames (needs a SyncNet trained with that tower).
+  c.lambda_opening = 0.0
   c.learning_rate = 1e-4
   c.lr_schedule = "constant"  # or "cosine": to lr_final_fraction * learning_rate at num_steps
   c.lr_final_fraction = 0.1

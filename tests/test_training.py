@@ -34,7 +34,7 @@ def test_syncnet_one_and_eight_devices_agree(tfds_dir, tmp_path):
   c = _config(syncnet_tiny, tfds_dir, num_steps=2, checkpoint_every=2, batch_size=8)
   one = loop.run(stages.make_trainer(c), c, str(tmp_path / "one"), loop.make_mesh(jax.devices()[:1]))
   eight = loop.run(stages.make_trainer(c), c, str(tmp_path / "eight"), loop.make_mesh())
-  assert np.isfinite(one.metrics["loss"])
+  assert np.isfinite(one.metrics["loss"]) and one.metrics["opening_l1"] > 0
   # The step-2 loss is computed with the parameters after one update on each side.
   np.testing.assert_allclose(one.metrics["loss"], eight.metrics["loss"], rtol=1e-4)
   # Adam moves each parameter by at most ~lr per step, whatever the gradient's size, so where a
@@ -62,7 +62,7 @@ def test_stylegan2_step(tfds_dir, tmp_path):
 def test_lipsync_step_trains_encoders_and_samf_only(lipsync_run):
   _, initial, state, result, _ = lipsync_run
   assert np.isfinite(result.metrics["loss"]) and result.metrics["lpips"] > 0
-  assert result.metrics["mask_l1"] > 0
+  assert result.metrics["mask_l1"] > 0 and result.metrics["opening"] > 0
   before, after = initial["params"], state["params"]
   # The pretrained synthesis is frozen exactly; SaMF, encoders and MaLS moved.
   for block in before["synthesis"]:
@@ -85,6 +85,26 @@ def test_masked_l1_sees_only_the_masked_pixels():
   assert float(masked_l1(pred, target, masks)) == 0.0
   pred[..., 4:, 2:6, :] += 0.5  # inside: the mean error over the masked pixels
   np.testing.assert_allclose(float(masked_l1(pred, target, masks)), 0.5, rtol=1e-5)
+
+
+def test_opening_loss_moves_the_generated_frames_only(lipsync_run):
+  c, initial, _, _, _ = lipsync_run
+  trainer = stages.make_trainer(c)
+  sync_params = initial["sync_params"]
+  real = jax.random.uniform(jax.random.key(0), (2, 5, 64, 64, 3), minval=-1, maxval=1)
+  assert float(trainer._opening_loss(sync_params, real, real)) == 0.0
+  generated = real.at[:, :, 40:].set(0.0)  # the lower face greyed out
+  g_pred, g_real = jax.grad(trainer._opening_loss, argnums=(1, 2))(sync_params, generated, real)
+  assert float(np.abs(g_pred).max()) > 0
+  assert float(np.abs(g_real).max()) == 0.0  # the real frames' reading is the fixed target
+
+
+def test_opening_loss_needs_a_syncnet_with_the_tower(lipsync_run):
+  c, _, _, _, workdir = lipsync_run
+  c = c.copy_and_resolve_references()
+  c.pretrained_syncnet = workdir  # a lip-sync run: its params have no mouth-opening tower
+  with pytest.raises(ValueError, match="no mouth-opening tower"):
+    stages.make_trainer(c).init_state(jax.random.key(0))
 
 
 def test_lipsync_learning_rate_schedules():
@@ -125,6 +145,7 @@ def test_adaptation_needs_a_target(tfds_dir):
 @pytest.mark.parametrize("lipsync, adaptation", [("lipsync_tiny", "adaptation_tiny"),
                                                  ("lipsync_tiny128", "adaptation_tiny128"),
                                                  ("lipsync_proof128", "adaptation_tiny128"),
+                                                 ("lipsync_proof128_opening", "adaptation_proof128"),
                                                  ("lipsync_vox256", "adaptation_vox256")])
 def test_adaptation_configs_match_their_lipsync_model(lipsync, adaptation):
   # Adaptation loads the lip-sync checkpoint: the same model, the decoder alone trained.

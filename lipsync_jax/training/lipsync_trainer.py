@@ -64,6 +64,10 @@ class LipSyncTrainer:
       params, consts = load_pretrained_stylegan(self.config.pretrained_stylegan, params, consts)
     if self.config.get("pretrained_syncnet"):
       sync_params = loop.load_checkpoint_tree(self.config.pretrained_syncnet)["params"]
+      if self.config.get("lambda_opening", 0.0) and "mouth_tower" not in sync_params:
+        raise ValueError(f"config.pretrained_syncnet {self.config.pretrained_syncnet} has no "
+                         "mouth-opening tower, which lambda_opening > 0 needs: train a SyncNet "
+                         "with this version (opening_weight > 0)")
     if self.config.get("pretrained_lipsync"):
       tree = loop.load_checkpoint_tree(self.config.pretrained_lipsync)
       params, consts = tree["params"], tree["consts"]
@@ -80,6 +84,12 @@ class LipSyncTrainer:
     v = self.sync.apply({"params": sync_params}, frames, method=self.sync.visual)
     a = self.sync.apply({"params": sync_params}, mel, method=self.sync.audio)
     return syncnet.sync_loss(v, a)
+
+  def _opening_loss(self, sync_params, pred, frames):
+    """Mean |opening(generated) - opening(real)| by the SyncNet's mouth-opening tower, the real
+    frames' reading as the target (so the tower's bias cancels)."""
+    read = lambda x: self.sync.apply({"params": sync_params}, x, method=self.sync.mouth_opening)  # noqa: E731
+    return jnp.abs(read(pred) - jax.lax.stop_gradient(read(frames))).mean()
 
   def loss(self, params, state, batch, rng):
     cfg = self.config
@@ -101,6 +111,10 @@ class LipSyncTrainer:
       l_mask = masked_l1(pred, frames, batch["masks"])
       loss = loss + cfg.lambda_mask_l1 * l_mask
       metrics["mask_l1"] = l_mask
+    if cfg.get("lambda_opening", 0.0):
+      l_open = self._opening_loss(state["sync_params"], pred, frames)
+      loss = loss + cfg.lambda_opening * l_open
+      metrics["opening"] = l_open
     if cfg.lambda_lpips:  # VGG16 LPIPS is most of a tiny model's step: skipped when weighted 0
       l_lpips = lpips.multiscale_lpips(self.lpips_params, flat(pred), flat(frames)).mean()
       loss = loss + cfg.lambda_lpips * l_lpips
