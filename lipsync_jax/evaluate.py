@@ -18,7 +18,8 @@ Cross-identity (each clip driven by the audio of another clip, preferably anothe
   each generated frame and the reference.
 Mouth tracking (the learning proof of the training issue): the Pearson correlation over frames of
 the generated frames' mouth opening (face_geometry.inner_lip_opening of the MediaPipe mesh) with
-the ground-truth opening of the clip whose audio drives it, for own and cross audio. The ground
+the ground-truth opening of the clip whose audio drives it, for own and cross audio; with own
+audio also the ratio of their standard deviations and the lag at which they correlate best. The ground
 truth is the synthetic corpus's rendered mesh when its sidecar (<video>.npz) sits beside the
 source video, else the MediaPipe mesh of the full-resolution video stored in the dataset.
 SyncNet discrimination: on the real clips, how often aligned audio beats audio shifted by 3-12
@@ -116,6 +117,21 @@ def pearson(a, b) -> float:
   if len(a) < 3 or a.std() == 0 or b.std() == 0:
     return float("nan")
   return float(np.corrcoef(a, b)[0, 1])
+
+
+def best_lag(generated, truth, max_lag: int = 4) -> int:
+  """The shift in frames (-max_lag..max_lag) at which `generated` correlates best with `truth`:
+  positive when the generated track trails the true one. NaNs (no mesh found) are left out."""
+  generated, truth = np.asarray(generated, np.float64), np.asarray(truth, np.float64)
+  n = len(generated)
+  scores = []
+  for lag in range(-max_lag, max_lag + 1):
+    g = generated[max(0, lag):n + min(0, lag)]
+    t = truth[max(0, -lag):n + min(0, -lag)]
+    ok = np.isfinite(g)
+    scores.append(pearson(g[ok], t[ok]))
+  scores = np.nan_to_num(np.array(scores), nan=-np.inf)
+  return int(np.argmax(scores)) - max_lag
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,12 +306,15 @@ def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
         "mouth_corr_cross": pearson(cross_open[valid_cross], driver["opening"][:n][valid_cross]),
         "mouth_corr_gt_mesh": pearson(gt_open[np.isfinite(gt_open)],
                                       clip["opening"][np.isfinite(gt_open)]),
+        # How far the generated mouth moves against the real one (1: as much) and when.
+        "mouth_std_ratio": float(np.nanstd(own_open) / max(np.std(clip["opening"]), 1e-9)),
+        "mouth_lag": best_lag(own_open, clip["opening"]),
         "mesh_found_own": float(valid_own.mean()), "mesh_found_cross": float(valid_cross.mean()),
         "sync_window_accuracy": sync_window, "sync_clip_accuracy": sync_clip,
     })
   keys = ("psnr", "ssim", "lmd", "lse_d", "lse_c", "csim", "mouth_corr_own", "mouth_corr_cross",
-          "mouth_corr_gt_mesh", "mesh_found_own", "mesh_found_cross", "sync_window_accuracy",
-          "sync_clip_accuracy")
+          "mouth_corr_gt_mesh", "mouth_std_ratio", "mouth_lag", "mesh_found_own",
+          "mesh_found_cross", "sync_window_accuracy", "sync_clip_accuracy")
   summary = {k: float(np.nanmean([row[k] for row in rows])) for k in keys}
   return {"model": backend.meta.get("checkpoint") or "exported", "step": backend.meta.get("step"),
           "resolution": r, "mask": mask, "syncnet": sync.name, "dataset": dataset, "split": split,
@@ -327,6 +346,10 @@ def markdown(report: dict) -> str:
       "|---|---|---|",
       f"| generated frames (MediaPipe) | {s['mouth_corr_own']:.3f} | {s['mouth_corr_cross']:.3f} |",
       f"| real frames (MediaPipe, the measuring instrument) | {s['mouth_corr_gt_mesh']:.3f} | |",
+      "",
+      f"Own audio: the generated opening's standard deviation is {s['mouth_std_ratio']:.2f} of the "
+      f"ground truth's; its best-correlating lag is {s['mouth_lag']:+.1f} frames on average "
+      "(positive: it trails).",
       "",
       f"SyncNet on the real clips: aligned audio scores above audio shifted by {SHIFTS.start}-"
       f"{SHIFTS.stop - 1} frames (either way) in {100 * s['sync_window_accuracy']:.1f}% of 5-frame "

@@ -234,6 +234,7 @@ def test_evaluate_reports_the_six_metrics(workdir, tfds_dir, tmp_path):
   # The corpus's rendered mesh is the ground truth (its sidecars sit beside the source videos).
   assert report["ground_truth"] == "rendered"
   assert 0 <= s["sync_window_accuracy"] <= 1 and 0 <= s["sync_clip_accuracy"] <= 1
+  assert s["mouth_std_ratio"] >= 0 and -4 <= s["mouth_lag"] <= 4
 
 
 def test_metric_definitions(clips):
@@ -256,3 +257,7 @@ def test_metric_definitions(clips):
   assert evaluate.lip_distance(lm, [img], [img]) == (0.0, 1)
   noisy = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
   assert 20 < evaluate.psnr(noisy, img) < 25
+  track = np.sin(np.arange(60) / 3.0)
+  trailing = np.roll(track, 2)  # the generated mouth two frames late
+  trailing[5] = np.nan  # a frame without a mesh
+  assert evaluate.best_lag(trailing, track) == 2 and evaluate.best_lag(track, track) == 0
