@@ -19,9 +19,9 @@ Cross-identity (each clip driven by the audio of another clip, preferably anothe
 Mouth tracking (the learning proof of the training issue): the Pearson correlation over frames of
 the generated frames' mouth opening (face_geometry.inner_lip_opening of the MediaPipe mesh) with
 the ground-truth opening of the clip whose audio drives it, for own and cross audio; with own
-audio also the ratio of their standard deviations and the lag at which they correlate best. The ground
-truth is the synthetic corpus's rendered mesh when its sidecar (<video>.npz) sits beside the
-source video, else the MediaPipe mesh of the full-resolution video stored in the dataset.
+audio also the ratio of their standard deviations and the lag at which they correlate best. The
+ground truth is the synthetic corpus's rendered mesh when its sidecar (<video>.npz) sits beside
+the source video, else the MediaPipe mesh of the full-resolution video stored in the dataset.
 SyncNet discrimination: on the real clips, how often aligned audio beats audio shifted by 3-12
 frames, per 5-frame window and averaged over each clip.
 

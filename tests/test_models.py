@@ -159,8 +159,8 @@ def test_syncnet_embeddings_and_losses():
   assert opening.shape == (4, 5)
   # Each frame's opening is its own: changing frame 2 changes only column 2.
   other = net.apply(v, frames.at[:, 2].set(-frames[:, 2]), mel)[2]
-  np.testing.assert_allclose(np.delete(np.asarray(other), 2, 1), np.delete(np.asarray(opening), 2, 1),
-                             atol=1e-5)
+  np.testing.assert_allclose(np.delete(np.asarray(other), 2, 1),
+                             np.delete(np.asarray(opening), 2, 1), atol=1e-5)
   assert float(jnp.abs(other[:, 2] - opening[:, 2]).max()) > 1e-4
   assert float(syncnet.sync_loss(fv, fv)) < 1e-5
   aligned = syncnet.contrastive_loss(fv, fv, 0.1)

@@ -8,8 +8,8 @@ time-shifted windows and other clips' audio are negatives.
 Not in the paper: a third tower, trained alongside by regression, reads one frame's lower half and
 gives its mouth opening (face_geometry.mouth_opening of the prepared mesh). The lip-sync stage's
 optional opening loss (lambda_opening) compares it on generated and real frames: the contrastive
-embedding is nearly blind to how far a mouth opens, and an L1-trained decoder hedges towards a
-half-closed mouth that the sync loss alone does not correct.
+embedding hardly sees how far a mouth opens, and the mouths of an L1-trained decoder moved less
+than the real ones without the sync loss objecting.
 """
 
 import flax.linen as nn

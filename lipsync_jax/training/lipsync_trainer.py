@@ -88,7 +88,8 @@ class LipSyncTrainer:
   def _opening_loss(self, sync_params, pred, frames):
     """Mean |opening(generated) - opening(real)| by the SyncNet's mouth-opening tower, the real
     frames' reading as the target (so the tower's bias cancels)."""
-    read = lambda x: self.sync.apply({"params": sync_params}, x, method=self.sync.mouth_opening)  # noqa: E731
+    def read(x):
+      return self.sync.apply({"params": sync_params}, x, method=self.sync.mouth_opening)
     return jnp.abs(read(pred) - jax.lax.stop_gradient(read(frames))).mean()
 
   def loss(self, params, state, batch, rng):
