@@ -5,11 +5,12 @@ mesh by the head pose, keeps the lower frontal vertices, restores the pose, proj
 union. We do the same with the MediaPipe mesh: a face track's closed-mouth shape in
 pose-normalised space (`closed_mouth_shape`: its least open mesh with the lips brought together by
 the mouth model of face_geometry), as it is and opened by the mouth model's widest jaw rotation,
-put in each frame's head pose, restricted to the lower-face vertices, projected and filled. The mask thus follows the head pose and the jaw line, covers every mouth
-shape the audio could ask for, and does not depend on how far the frame's own mouth is open: a
-mask drawn around the observed mouth (as this module once did: its lower edge then followed the
-jaw, r = 0.83 with the mouth opening) tells the generator how the original mouth moved, a cue it
-learns to copy instead of listening to the audio.
+put in each frame's head pose, restricted to the lower-face vertices, projected and filled. The
+mask thus follows the head pose and the jaw line, covers every mouth shape the audio could ask
+for, and does not depend on how far the frame's own mouth is open: a mask drawn around the
+observed mouth (as this module once did: its lower edge then followed the jaw, r = 0.83 with the
+mouth opening) tells the generator how the original mouth moved, a cue it learns to copy instead
+of listening to the audio.
 """
 
 import cv2
