@@ -110,25 +110,29 @@ def test_mapping_truncation_and_w_avg():
 def test_generator_and_discriminator_shapes_and_ws():
   g = stylegan2.Generator(img_resolution=32, z_dim=16, w_dim=16, channel_base=256, channel_max=16)
   v = jax.jit(lambda r: stylegan2.init_generator_variables(g, r))(jax.random.key(0))
-  img = g.apply(v, jnp.ones((4, 16)), rngs={"noise": jax.random.key(1)})
+  # Jitted: op-by-op, these few tiny applies took most of a minute.
+  apply = jax.jit(lambda v, z, key, noise_mode="random": g.apply(v, z, noise_mode=noise_mode,
+                                                                 rngs={"noise": key}),
+                  static_argnames="noise_mode")
+  img = apply(v, jnp.ones((4, 16)), jax.random.key(1))
   assert img.shape == (4, 32, 32, 3)
   assert stylegan2.num_ws_for(256) == 14 and stylegan2.num_ws_for(32) == 8
   assert stylegan2.num_ws_for(512) == 16 and stylegan2.channels_for(512) == 32
   assert [stylegan2.channels_for(r) for r in (4, 32, 64, 128, 256)] == [512, 512, 256, 128, 64]
   d = stylegan2.Discriminator(img_resolution=32, channel_base=256, channel_max=16)
-  dv = d.init(jax.random.key(2), img)
-  assert d.apply(dv, img).shape == (4,)
+  dv = jax.jit(d.init)(jax.random.key(2), img)
+  assert jax.jit(d.apply)(dv, img).shape == (4,)
   # Noise comes from the 'noise' rng stream (strength starts at 0, so give it some).
   params = jax.tree_util.tree_map_with_path(
       lambda p, x: x + 0.5 if "noise_strength" in jax.tree_util.keystr(p) else x, v["params"])
   v = {**v, "params": params}
   z = jnp.ones((4, 16))
-  a = g.apply(v, z, rngs={"noise": jax.random.key(1)})
-  b = g.apply(v, z, rngs={"noise": jax.random.key(2)})
+  a = apply(v, z, jax.random.key(1))
+  b = apply(v, z, jax.random.key(2))
   assert float(jnp.abs(a - b).max()) > 1e-3
-  c1, c2 = (g.apply(v, z, noise_mode="const") for _ in range(2))
+  c1, c2 = (apply(v, z, jax.random.key(k), "const") for k in (1, 2))
   np.testing.assert_array_equal(c1, c2)
-  assert float(jnp.abs(g.apply(v, z, noise_mode="none") - c1).max()) > 1e-3
+  assert float(jnp.abs(apply(v, z, jax.random.key(1), "none") - c1).max()) > 1e-3
 
 
 def test_label_tree_is_pinned(model_and_vars):
@@ -153,12 +157,13 @@ def test_syncnet_embeddings_and_losses():
   net = syncnet.SyncNet(embed_dim=32)
   frames = jax.random.uniform(jax.random.key(0), (4, 5, 64, 64, 3), minval=-1, maxval=1)
   mel = jax.random.normal(jax.random.key(1), (4, 20, 80))
-  v = net.init(jax.random.key(2), frames, mel)
-  fv, fa, opening = net.apply(v, frames, mel)
+  v = jax.jit(net.init)(jax.random.key(2), frames, mel)
+  apply = jax.jit(net.apply)  # op by op, the two applies took half a minute
+  fv, fa, opening = apply(v, frames, mel)
   np.testing.assert_allclose(jnp.linalg.norm(fv, axis=-1), 1.0, atol=1e-4)
   assert opening.shape == (4, 5)
   # Each frame's opening is its own: changing frame 2 changes only column 2.
-  other = net.apply(v, frames.at[:, 2].set(-frames[:, 2]), mel)[2]
+  other = apply(v, frames.at[:, 2].set(-frames[:, 2]), mel)[2]
   np.testing.assert_allclose(np.delete(np.asarray(other), 2, 1),
                              np.delete(np.asarray(opening), 2, 1), atol=1e-5)
   assert float(jnp.abs(other[:, 2] - opening[:, 2]).max()) > 1e-4
