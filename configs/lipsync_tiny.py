@@ -15,6 +15,10 @@ def get_config():
   # Not in the paper: L1 between the SyncNet mouth-opening tower's readings of generated and real
   # frames (needs a SyncNet trained with that tower).
   c.lambda_opening = 0.0
+  # Not in the paper: single-scale LPIPS on a square around the mouth (mouth_crop of the frame's
+  # side, centred on the mask), the perceptual loss at a fraction of full-frame LPIPS's cost.
+  c.lambda_mouth_lpips = 0.0
+  c.mouth_crop = 0.5
   c.learning_rate = 1e-4
   c.lr_schedule = "constant"  # or "cosine": to lr_final_fraction * learning_rate at num_steps
   c.lr_final_fraction = 0.1

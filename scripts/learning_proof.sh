@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The measurement behind the README's "Does it learn?". About 4 hours on 2 cores; every stage
+# The measurement behind the README's "Does it learn?". About 5 hours on 2 cores; every stage
 # resumes where it stopped when rerun. Outputs under ${PROOF_DIR:-runs/proof}.
 #   - the training corpus: 200 clips, seed 1 (4 identities, one held out with two voices);
 #   - a second corpus, 24 clips, seed 2: new sentences never trained on (its train split: the
@@ -9,7 +9,8 @@
 #     frame and the masked region, the sync loss, the learning rate decayed by a cosine (about 95
 #     minutes); then the 128x128 SyncNet with its mouth-opening tower (configs/syncnet_proof128.py,
 #     20 minutes) and configs/lipsync_proof128_opening.py, 2000 steps more with the opening loss
-#     (about an hour);
+#     (about an hour); then configs/lipsync_proof128_mouth.py, 2500 steps more with LPIPS on the
+#     mouth (about 75 minutes);
 #   - few-shot adaptation to one clip (7 s) of the held-out identity (configs/adaptation_proof128.py);
 #   - the evaluations: unseen sentences of the training identities, the held-out identity zero-shot,
 #     and the held-out identity after adaptation (on clips other than the adaptation clip).
@@ -38,8 +39,10 @@ $PY -m lipsync_jax.train --config configs/lipsync_proof128.py --workdir "$DIR/li
 $PY -m lipsync_jax.train --config configs/syncnet_proof128.py --workdir "$DIR/syncnet128" \
     --config.data_dir="$TFDS"
 COMMON=(--config.data_dir="$TFDS" --config.pretrained_syncnet="$DIR/syncnet128")
-$PY -m lipsync_jax.train --config configs/lipsync_proof128_opening.py --workdir "$DIR/lipsync128" \
+$PY -m lipsync_jax.train --config configs/lipsync_proof128_opening.py --workdir "$DIR/lipsync128_phase2" \
     "${COMMON[@]}" --config.pretrained_lipsync="$DIR/lipsync128_phase1"
+$PY -m lipsync_jax.train --config configs/lipsync_proof128_mouth.py --workdir "$DIR/lipsync128" \
+    "${COMMON[@]}" --config.pretrained_lipsync="$DIR/lipsync128_phase2"
 TARGET=$(ls "$DIR"/train/prepared/clips/test_*__000.npz | head -1)
 $PY -m lipsync_jax.train --config configs/adaptation_proof128.py --workdir "$DIR/adapted128" \
     "${COMMON[@]}" --config.pretrained_lipsync="$DIR/lipsync128" --config.target="$TARGET"

@@ -63,6 +63,7 @@ def test_lipsync_step_trains_encoders_and_samf_only(lipsync_run):
   _, initial, state, result, _ = lipsync_run
   assert np.isfinite(result.metrics["loss"]) and result.metrics["lpips"] > 0
   assert result.metrics["mask_l1"] > 0 and result.metrics["opening"] > 0
+  assert result.metrics["mouth_lpips"] > 0
   before, after = initial["params"], state["params"]
   # The pretrained synthesis is frozen exactly; SaMF, encoders and MaLS moved.
   for block in before["synthesis"]:
@@ -85,6 +86,18 @@ def test_masked_l1_sees_only_the_masked_pixels():
   assert float(masked_l1(pred, target, masks)) == 0.0
   pred[..., 4:, 2:6, :] += 0.5  # inside: the mean error over the masked pixels
   np.testing.assert_allclose(float(masked_l1(pred, target, masks)), 0.5, rtol=1e-5)
+
+
+def test_mouth_crops_centre_on_the_mask_and_stay_inside():
+  from lipsync_jax.training.lipsync_trainer import mouth_crops
+  images = np.arange(2 * 3 * 16 * 16 * 1, dtype=np.float32).reshape(3, 16, 16, 2)
+  masks = np.zeros((3, 16, 16, 1), np.uint8)
+  masks[0, 9:13, 5:9] = 1  # centroid (10.5, 6.5): the 4x4 square from row 9, column 5
+  masks[1, 14:, 13:] = 1  # at the corner: the square is shifted inside the image
+  crops = np.asarray(mouth_crops(images, masks, 4))  # image 2: no mask, the centre square
+  np.testing.assert_array_equal(crops[0], images[0, 9:13, 5:9])
+  np.testing.assert_array_equal(crops[1], images[1, 12:, 12:])
+  np.testing.assert_array_equal(crops[2], images[2, 6:10, 6:10])
 
 
 def test_opening_loss_moves_the_generated_frames_only(lipsync_run):
@@ -125,7 +138,9 @@ def test_lipsync_learning_rate_schedules():
 def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path):
   c0, _, _, _, _ = lipsync_run
   target = sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[:1]
-  c = _config(adaptation_tiny, c0.data_dir, num_steps=1, checkpoint_every=1, target=target[0])
+  # Without the VGG16 LPIPS term (lipsync_run covers it), which is most of this step's compile time.
+  c = _config(adaptation_tiny, c0.data_dir, num_steps=1, checkpoint_every=1, target=target[0],
+              lambda_lpips=0.0)
   trainer = stages.make_trainer(c)
   initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
   result = loop.run(trainer, c, str(tmp_path / "adapt"), loop.make_mesh(jax.devices()[:1]))

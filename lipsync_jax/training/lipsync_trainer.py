@@ -35,7 +35,8 @@ class LipSyncTrainer:
     self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width)
     # The VGG16 weights are loaded only when used: lambda_lpips=0 runs need neither them nor their
     # fetch step (a bare accelerator machine).
-    self.lpips_params = lpips.load_params() if config.lambda_lpips else None
+    self.lpips_params = (lpips.load_params() if config.lambda_lpips or
+                         config.get("lambda_mouth_lpips", 0.0) else None)
     labels = config.get("trained_labels") or ""
     labels = tuple(x.strip() for x in labels.split(",") if x.strip()) if isinstance(labels, str) \
         else tuple(labels)
@@ -54,20 +55,23 @@ class LipSyncTrainer:
   def init_state(self, rng):
     r = self.config.model.resolution
     k_model, k_noise, k_sync = jax.random.split(rng, 3)
+    pretrained_sync = None
+    if self.config.get("pretrained_syncnet"):  # checked first: a wrong one fails before any init
+      pretrained_sync = loop.load_checkpoint_tree(self.config.pretrained_syncnet)["params"]
+      if self.config.get("lambda_opening", 0.0) and "mouth_tower" not in pretrained_sync:
+        raise ValueError(f"config.pretrained_syncnet {self.config.pretrained_syncnet} has no "
+                         "mouth-opening tower, which lambda_opening > 0 needs: train a SyncNet "
+                         "with this version (opening_weight > 0)")
     frames = jnp.zeros((1, 5, r, r, 3))
     variables = jax.jit(self.model.init)({"params": k_model, "noise": k_noise}, frames,
                                          jnp.zeros((1, 5, 20, 80)), frames[:, 0])
     params = variables["params"]
     consts = {"w_avg": variables["w_avg"], "noise_const": variables["noise_const"]}
-    sync_params = jax.jit(self.sync.init)(k_sync, frames, jnp.zeros((1, 20, 80)))["params"]
+    sync_params = pretrained_sync
+    if sync_params is None:
+      sync_params = jax.jit(self.sync.init)(k_sync, frames, jnp.zeros((1, 20, 80)))["params"]
     if self.config.get("pretrained_stylegan"):
       params, consts = load_pretrained_stylegan(self.config.pretrained_stylegan, params, consts)
-    if self.config.get("pretrained_syncnet"):
-      sync_params = loop.load_checkpoint_tree(self.config.pretrained_syncnet)["params"]
-      if self.config.get("lambda_opening", 0.0) and "mouth_tower" not in sync_params:
-        raise ValueError(f"config.pretrained_syncnet {self.config.pretrained_syncnet} has no "
-                         "mouth-opening tower, which lambda_opening > 0 needs: train a SyncNet "
-                         "with this version (opening_weight > 0)")
     if self.config.get("pretrained_lipsync"):
       tree = loop.load_checkpoint_tree(self.config.pretrained_lipsync)
       params, consts = tree["params"], tree["consts"]
@@ -116,6 +120,14 @@ class LipSyncTrainer:
       l_open = self._opening_loss(state["sync_params"], pred, frames)
       loss = loss + cfg.lambda_opening * l_open
       metrics["opening"] = l_open
+    if cfg.get("lambda_mouth_lpips", 0.0):
+      # The middle frame of each clip only: VGG16 on all T frames would halve a CPU step's speed.
+      size, mid = int(cfg.mouth_crop * frames.shape[2]), t // 2
+      masks = batch["masks"][:, mid]
+      l_mouth = lpips.lpips(self.lpips_params, mouth_crops(pred[:, mid], masks, size),
+                            mouth_crops(frames[:, mid], masks, size)).mean()
+      loss = loss + cfg.lambda_mouth_lpips * l_mouth
+      metrics["mouth_lpips"] = l_mouth
     if cfg.lambda_lpips:  # VGG16 LPIPS is most of a tiny model's step: skipped when weighted 0
       l_lpips = lpips.multiscale_lpips(self.lpips_params, flat(pred), flat(frames)).mean()
       loss = loss + cfg.lambda_lpips * l_lpips
@@ -161,6 +173,23 @@ def masked_l1(pred, target, masks):
   weight a whole-frame L1 spreads over pixels that SaMF reconstructs anyway."""
   m = masks.astype(pred.dtype)
   return (jnp.abs(pred - target) * m).sum() / (jnp.maximum(m.sum(), 1.0) * pred.shape[-1])
+
+
+def mouth_crops(images, masks, size: int):
+  """The size x size square of each image centred on its mask's centroid (shifted inside the
+  image): (N, R, R, C) images, (N, R, R, 1) masks -> (N, size, size, C). An empty mask gives the
+  centre square."""
+  n, r = images.shape[:2]
+  m = masks.astype(jnp.float32)[..., 0]
+  coords = jnp.arange(r, dtype=jnp.float32)
+  total = m.sum(axis=(1, 2))
+  safe = jnp.maximum(total, 1.0)
+  cy = jnp.where(total > 0, (m.sum(axis=2) * coords).sum(1) / safe, (r - 1) / 2)
+  cx = jnp.where(total > 0, (m.sum(axis=1) * coords).sum(1) / safe, (r - 1) / 2)
+  top = jnp.clip(jnp.round(cy - (size - 1) / 2), 0, r - size).astype(jnp.int32)
+  left = jnp.clip(jnp.round(cx - (size - 1) / 2), 0, r - size).astype(jnp.int32)
+  crop = lambda img, y, x: jax.lax.dynamic_slice(img, (y, x, 0), (size, size, img.shape[-1]))  # noqa: E731
+  return jax.vmap(crop)(images, top, left)
 
 
 def load_pretrained_stylegan(workdir, params, consts):
