@@ -179,7 +179,7 @@ def mouth_crops(images, masks, size: int):
   """The size x size square of each image centred on its mask's centroid (shifted inside the
   image): (N, R, R, C) images, (N, R, R, 1) masks -> (N, size, size, C). An empty mask gives the
   centre square."""
-  n, r = images.shape[:2]
+  r = images.shape[1]
   m = masks.astype(jnp.float32)[..., 0]
   coords = jnp.arange(r, dtype=jnp.float32)
   total = m.sum(axis=(1, 2))
@@ -188,8 +188,9 @@ def mouth_crops(images, masks, size: int):
   cx = jnp.where(total > 0, (m.sum(axis=1) * coords).sum(1) / safe, (r - 1) / 2)
   top = jnp.clip(jnp.round(cy - (size - 1) / 2), 0, r - size).astype(jnp.int32)
   left = jnp.clip(jnp.round(cx - (size - 1) / 2), 0, r - size).astype(jnp.int32)
-  crop = lambda img, y, x: jax.lax.dynamic_slice(img, (y, x, 0), (size, size, img.shape[-1]))  # noqa: E731
-  return jax.vmap(crop)(images, top, left)
+  channels = images.shape[-1]
+  return jax.vmap(lambda img, y, x: jax.lax.dynamic_slice(img, (y, x, 0), (size, size, channels)))(
+      images, top, left)
 
 
 def load_pretrained_stylegan(workdir, params, consts):
