@@ -1,5 +1,7 @@
 """Lip-sync training (paper 3.4) on the synthetic corpus at 64x64 with narrow channels, for CPU."""
 
+import ml_collections
+
 from configs import base
 
 
@@ -19,6 +21,11 @@ def get_config():
   # side, centred on the mask), the perceptual loss at a fraction of full-frame LPIPS's cost.
   c.lambda_mouth_lpips = 0.0
   c.mouth_crop = 0.5
+  # Not in the paper: a non-saturating adversarial loss on the same squares of all T frames, from a
+  # small residual discriminator (lazy R1, Adam with beta1 = 0) trained alongside.
+  c.lambda_mouth_adv = 0.0
+  c.mouth_disc = ml_collections.ConfigDict(
+      dict(channel_base=1024, channel_max=64, learning_rate=2e-4, r1_gamma=1.0, r1_interval=16))
   c.learning_rate = 1e-4
   c.lr_schedule = "constant"  # or "cosine": to lr_final_fraction * learning_rate at num_steps
   c.lr_final_fraction = 0.1

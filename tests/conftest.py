@@ -48,7 +48,7 @@ def lipsync_run(tfds_dir, tmp_path_factory):
   from lipsync_jax.training import loop, stages
   c = lipsync_tiny.get_config()
   c.update(data_dir=tfds_dir, log_every=1, image_every=10**9, num_steps=1, checkpoint_every=1,
-           lambda_mask_l1=1.0, lambda_opening=1.0, lambda_mouth_lpips=1.0)
+           lambda_mask_l1=1.0, lambda_opening=1.0, lambda_mouth_lpips=1.0, lambda_mouth_adv=1.0)
   trainer = stages.make_trainer(c)
   mesh = loop.make_mesh(jax.devices()[:1])
   initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))

@@ -3,6 +3,12 @@
 Lip-sync: T=5 clips; L = lambda1 * multi-scale LPIPS + lambda2 * (1 - cos(SyncNet(X^), SyncNet(A)));
 the pretrained StyleGAN2 synthesis weights are frozen while SaMF, the encoders and MaLS train.
 
+Not in the paper, all off by default (for decoders trained from scratch, as on CPU): L1 on the
+frame and on the masked region, the SyncNet tower's mouth opening, LPIPS on the mouth, and a
+non-saturating adversarial loss on the mouth (lambda_mouth_adv) from a small residual
+discriminator that sees the mouth squares of a clip's T frames as one minibatch-stddev group, with
+lazy R1 on the real squares.
+
 Adaptation: the encoders are frozen and the decoder trains on a few seconds of the target person,
 with L_train + lambdaR * R_sync, where R_sync is the sync loss of frames generated from the target's
 reference and masked frames but audio drawn from the training set (eq. 9): the decoder must stay
@@ -15,7 +21,7 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lipsync_jax import input_pipeline
-from lipsync_jax.models import lpips, stylelipsync, syncnet
+from lipsync_jax.models import lpips, stylegan2, stylelipsync, syncnet
 from lipsync_jax.training import common, loop
 
 LIPSYNC_TRAINED = ("samf", "face_encoder", "reference_encoder", "audio_encoder", "mals")
@@ -41,6 +47,15 @@ class LipSyncTrainer:
     labels = tuple(x.strip() for x in labels.split(",") if x.strip()) if isinstance(labels, str) \
         else tuple(labels)
     self.trained = labels or (ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)
+    self.mouth_disc = None
+    if config.get("lambda_mouth_adv", 0.0):
+      d = config.mouth_disc
+      self.mouth_size = int(config.mouth_crop * m.resolution)
+      # One minibatch-stddev group per clip: a real mouth moves over T frames, a smudge barely.
+      self.mouth_disc = stylegan2.Discriminator(self.mouth_size, d.channel_base, d.channel_max,
+                                                input_pipeline.pipeline_config(config).num_frames)
+      c = d.r1_interval / (d.r1_interval + 1)  # Adam corrected for the lazy R1, as in stage 1
+      self.d_tx = optax.adam(d.learning_rate * c, b1=0.0, b2=0.99**c, eps=1e-8)
 
   def learning_rate(self, step):
     """Adam's step size: constant (the paper), or with lr_schedule="cosine" decayed over num_steps
@@ -76,8 +91,14 @@ class LipSyncTrainer:
       tree = loop.load_checkpoint_tree(self.config.pretrained_lipsync)
       params, consts = tree["params"], tree["consts"]
     self.tx = common.partitioned(optax.adam(self.learning_rate), self.trained, params)
-    return {"params": params, "consts": consts, "sync_params": sync_params,
-            "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
+    state = {"params": params, "consts": consts, "sync_params": sync_params,
+             "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
+    if self.mouth_disc is not None:
+      t = input_pipeline.pipeline_config(self.config).num_frames
+      crops = jnp.zeros((t, self.mouth_size, self.mouth_size, 3))
+      d_params = jax.jit(self.mouth_disc.init)(jax.random.fold_in(k_model, 1), crops)["params"]
+      state.update(d_params=d_params, d_opt_state=self.d_tx.init(d_params))
+    return state
 
   def make_iterator(self, start_step, process_index, process_count):
     cfg = input_pipeline.pipeline_config(self.config)
@@ -128,6 +149,11 @@ class LipSyncTrainer:
                             mouth_crops(frames[:, mid], masks, size)).mean()
       loss = loss + cfg.lambda_mouth_lpips * l_mouth
       metrics["mouth_lpips"] = l_mouth
+    if self.mouth_disc is not None:
+      fake = self._clip_mouths(pred, frames, batch["masks"])
+      l_adv = jax.nn.softplus(-self.mouth_disc.apply({"params": state["d_params"]}, fake)).mean()
+      loss = loss + cfg.lambda_mouth_adv * l_adv
+      metrics["mouth_adv"] = l_adv
     if cfg.lambda_lpips:  # VGG16 LPIPS is most of a tiny model's step: skipped when weighted 0
       l_lpips = lpips.multiscale_lpips(self.lpips_params, flat(pred), flat(frames)).mean()
       loss = loss + cfg.lambda_lpips * l_lpips
@@ -143,18 +169,70 @@ class LipSyncTrainer:
     metrics["loss"] = loss
     return loss, (metrics, pred)
 
+  def _clip_mouths(self, pred, frames, masks):
+    """The mouth squares of every frame of `pred` pasted into `frames` through the mask (as the
+    output is used: the discriminator judges the mouth and its seam, not the decoder's rendering
+    of the rest), (N, T, R, R, 3) -> (N * T, S, S, 3), clip by clip."""
+    m = masks.astype(pred.dtype)
+    pasted = pred * m + frames * (1.0 - m)
+    flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
+    return mouth_crops(flat(pasted), flat(masks), self.mouth_size)
+
+  def _d_update(self, state, batch, pred):
+    """One step of the mouth discriminator: logistic loss on real vs generated mouth squares."""
+    frames = common.to_float(batch["frames"])
+    real = self._clip_mouths(frames, frames, batch["masks"])
+    fake = jax.lax.stop_gradient(self._clip_mouths(pred, frames, batch["masks"]))
+
+    def loss_fn(dp):
+      l_real = self.mouth_disc.apply({"params": dp}, real)
+      l_fake = self.mouth_disc.apply({"params": dp}, fake)
+      loss = jax.nn.softplus(l_fake).mean() + jax.nn.softplus(-l_real).mean()
+      return loss, {"d_loss": loss, "d_real": l_real.mean(), "d_fake": l_fake.mean()}
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state["d_params"])
+    return self._d_apply(state, grads), metrics
+
+  def _r1_step(self, state, batch, step):
+    """Lazy R1 on the real mouth squares (stylegan2-ada): r1_gamma / 2 * |grad D(real)|^2, weighted
+    by the interval; its double backward costs ~4 discriminator steps."""
+    frames = common.to_float(batch["frames"])
+    real = self._clip_mouths(frames, frames, batch["masks"])
+    d = self.config.mouth_disc
+
+    def loss_fn(dp):
+      grad_real = jax.grad(lambda x: self.mouth_disc.apply({"params": dp}, x).sum())(real)
+      penalty = jnp.square(grad_real).sum(axis=(1, 2, 3)).mean()
+      return penalty * (d.r1_gamma / 2) * d.r1_interval, penalty
+    grads, penalty = jax.grad(loss_fn, has_aux=True)(state["d_params"])
+    return self._d_apply(state, grads), {"d_r1": penalty}
+
+  def _d_apply(self, state, grads):
+    updates, d_opt_state = self.d_tx.update(grads, state["d_opt_state"], state["d_params"])
+    return {**state, "d_params": optax.apply_updates(state["d_params"], updates),
+            "d_opt_state": d_opt_state}
+
   def _step(self, state, batch, step):
     rng = loop.step_rng(state["rng"], step)
-    grads, (metrics, _) = jax.grad(self.loss, has_aux=True)(state["params"], state, batch, rng)
+    grads, (metrics, pred) = jax.grad(self.loss, has_aux=True)(state["params"], state, batch, rng)
+    if self.mouth_disc is not None:  # D and G step together, both from this step's frames
+      state, d_metrics = self._d_update(state, batch, pred)
+      metrics = {**metrics, **d_metrics}
     return common.apply_gradients(state, grads, self.tx, metrics, self.learning_rate(step))
 
   def setup(self, mesh, state_shardings):
     self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
                                            NamedSharding(mesh, P("data")))
     self._jit_sample = jax.jit(self._samples)
+    if self.mouth_disc is not None:
+      self._jit_r1 = common.replicated_jit(self._r1_step, mesh, state_shardings,
+                                           NamedSharding(mesh, P("data")))
 
   def train_step(self, state, batch, step):
-    return self._jit_step(state, batch, jnp.int32(step))
+    state, metrics = self._jit_step(state, batch, jnp.int32(step))
+    if self.mouth_disc is not None and step % self.config.mouth_disc.r1_interval == 0:
+      state, r1 = self._jit_r1(state, batch, jnp.int32(step))
+      metrics = {**metrics, **r1}
+    return state, metrics
 
   def _samples(self, state, batch):
     _, (_, pred) = self.loss(state["params"], state, batch, jax.random.key(0))
