@@ -11,6 +11,7 @@ Images are float in [-1, 1], NHWC; masked frames are frames * (1 - mask).
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 
 from lipsync_jax.models import encoders, stylegan2
 from lipsync_jax.models.mals import MaLS
@@ -74,3 +75,49 @@ class StyleLipSync(nn.Module):
 def mask_frames(frames, masks):
   """Frames in [-1, 1] with the masked region set to 0 (mid grey)."""
   return frames * (1.0 - masks.astype(frames.dtype))
+
+
+def widen_params(narrow: dict, wide: dict) -> dict:
+  """Embeds a trained model's parameters in a wider model's initial ones, keeping its function.
+
+  For warm-starting a model with more channels (a larger `channel_base` or `channel_max`) from a
+  trained narrower one. Every array of `narrow` goes into the leading corner of its counterpart in
+  `wide`; a weight's rows for the new input channels are zeroed, so the new channels start with no
+  effect on anything the old ones compute (the new outputs keep `wide`'s random initialisation and
+  learn once their readers' weights leave zero). Demodulated convolutions are unaffected by a larger
+  fan-in; ToRGB, which does not demodulate, divides its styles by sqrt(fan-in), so its old weights
+  are scaled to compensate. `w_dim` and the resolution must be the same. Both trees are nested dicts of arrays; raises ValueError where a
+  parameter is missing or narrower in `wide`.
+  """
+  def embed(path, small, big):
+    name = "/".join(path)
+    small, big = np.asarray(small), np.asarray(big)
+    if small.shape == big.shape:
+      return small
+    if small.ndim != big.ndim or any(s > b for s, b in zip(small.shape, big.shape)):
+      raise ValueError(f"parameter {name}: {small.shape} does not fit in {big.shape}")
+    if path[-3:] == ("reference_encoder", "fc", "kernel"):  # rows flatten (4, 4, channels)
+      return embed(path[:-1] + ("kernel4x4",), small.reshape(16, -1, small.shape[-1]),
+                   big.reshape(16, -1, big.shape[-1])).reshape(big.shape)
+    out = np.array(big)
+    if small.ndim >= 2:  # (..., in, out) kernels: the new inputs get no weight
+      out[..., small.shape[-2]:, :] = 0
+      if path[-2:] == ("torgb", "weight"):
+        small = small * np.sqrt(big.shape[-2] / small.shape[-2])
+    out[tuple(slice(0, s) for s in small.shape)] = small
+    return out
+
+  def walk(path, small, big):
+    if isinstance(big, dict) or hasattr(big, "items"):
+      missing = set(small) - set(big)
+      if missing:
+        raise ValueError(f"parameters {sorted(missing)} under {'/'.join(path) or 'the root'} "
+                         "are not in the wider model")
+      added = set(big) - set(small)
+      if added:
+        raise ValueError(f"parameters {sorted(added)} under {'/'.join(path) or 'the root'} are "
+                         "not in the narrower model: only channel counts may differ")
+      return {k: walk(path + (k,), small[k], big[k]) for k in big}
+    return embed(path, small, big)
+
+  return walk((), narrow, wide)
