@@ -37,6 +37,9 @@ def get_config():
   c.pretrained_stylegan = ""  # workdir of a stylegan2 run (its EMA synthesis, w_avg, noise)
   c.pretrained_syncnet = ""  # workdir of a syncnet run
   c.pretrained_lipsync = ""
+  # Not in the paper: start a model with more channels than pretrained_lipsync's from it (its
+  # parameters embedded so that the wider model's output is the same at the first step).
+  c.widen_pretrained = False
   # Comma-separated parameter labels to train; empty: the stage's default (lip-sync: samf,
   # face_encoder, reference_encoder, audio_encoder, mals; adaptation: synthesis).
   c.trained_labels = ""

@@ -160,6 +160,24 @@ def test_lipsync_learning_rate_schedules():
     lr(0)
 
 
+def test_pretrained_lipsync_of_another_width_needs_widen_pretrained():
+  import ml_collections
+  from lipsync_jax.training.lipsync_trainer import load_pretrained_lipsync
+  c = ml_collections.ConfigDict(dict(pretrained_lipsync="runs/narrow", widen_pretrained=False))
+  consts = {"w_avg": np.zeros(4)}
+  narrow = {"params": {"conv": {"kernel": np.ones((3, 3, 2, 2))}}, "consts": consts}
+  wide = {"conv": {"kernel": np.full((3, 3, 4, 4), 5.0)}}
+  assert load_pretrained_lipsync(c, narrow, narrow["params"], consts)[0] is narrow["params"]
+  with pytest.raises(ValueError, match="runs/narrow.*widen_pretrained=True"):
+    load_pretrained_lipsync(c, narrow, wide, consts)
+  c.widen_pretrained = True
+  with pytest.raises(ValueError, match="only channels may grow"):
+    load_pretrained_lipsync(c, narrow, wide, {"w_avg": np.zeros(8)})
+  kernel = load_pretrained_lipsync(c, narrow, wide, consts)[0]["conv"]["kernel"]
+  assert (kernel[:, :, :2, :2] == 1).all() and (kernel[:, :, 2:] == 0).all()  # new inputs: no weight
+  assert (kernel[:, :, :2, 2:] == 5).all()  # new outputs keep their initialisation
+
+
 def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path):
   c0, _, _, _, _ = lipsync_run
   target = sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[:1]

@@ -17,7 +17,9 @@ able to follow audio it was not tuned on.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lipsync_jax import input_pipeline
@@ -89,7 +91,7 @@ class LipSyncTrainer:
       params, consts = load_pretrained_stylegan(self.config.pretrained_stylegan, params, consts)
     if self.config.get("pretrained_lipsync"):
       tree = loop.load_checkpoint_tree(self.config.pretrained_lipsync)
-      params, consts = tree["params"], tree["consts"]
+      params, consts = load_pretrained_lipsync(self.config, tree, params, consts)
     self.tx = common.partitioned(optax.adam(self.learning_rate), self.trained, params)
     state = {"params": params, "consts": consts, "sync_params": sync_params,
              "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
@@ -269,6 +271,25 @@ def mouth_crops(images, masks, size: int):
   channels = images.shape[-1]
   return jax.vmap(lambda img, y, x: jax.lax.dynamic_slice(img, (y, x, 0), (size, size, channels)))(
       images, top, left)
+
+
+def load_pretrained_lipsync(config, tree, params, consts):
+  """A lip-sync run's parameters and constants (`tree`, its checkpoint) for this run. Where the
+  model is wider than the run's (config.widen_pretrained), its parameters are embedded in this
+  run's initial ones by stylelipsync.widen_params, which keeps the model's output."""
+  shapes = lambda t: jax.tree_util.tree_map(np.shape, t)  # noqa: E731
+  if shapes(tree["params"]) == shapes(params):
+    return tree["params"], tree["consts"]
+  if not config.get("widen_pretrained", False):
+    raise ValueError(f"config.pretrained_lipsync {config.pretrained_lipsync}: its parameters' "
+                     "shapes differ from this config's model; set config.widen_pretrained=True "
+                     "to start a wider model from it")
+  if shapes(tree["consts"]) != shapes(consts):
+    raise ValueError(f"config.pretrained_lipsync {config.pretrained_lipsync}: its w_dim or "
+                     "resolution differs from this config's model; only channels may grow")
+  logging.info("widening %s's parameters (%d) to this model's (%d)", config.pretrained_lipsync,
+               stylegan2.count_params(tree["params"]), stylegan2.count_params(params))
+  return stylelipsync.widen_params(tree["params"], jax.device_get(params)), tree["consts"]
 
 
 def load_pretrained_stylegan(workdir, params, consts):
