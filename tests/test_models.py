@@ -90,7 +90,9 @@ def test_widened_params_keep_the_narrow_models_frames(model_and_vars):
   narrow = {k: v for k, v in flax.core.unfreeze(variables["params"]).items() if k in wide_init}
   params = stylelipsync.widen_params(narrow, flax.core.unfreeze(wide_init))
   assert params["synthesis"]["b4"]["const"].shape == (4, 4, 64)  # every block got wider
-  apply = lambda m, p: m.apply(dict(variables, params=p), ref, masked, codes, method=run)  # noqa: E731
+  def apply(m, p):
+    return m.apply(dict(variables, params=p), ref, masked, codes, method=run)
+
   narrow_out = jax.jit(functools.partial(apply, model))(narrow)
   wide_out = jax.jit(functools.partial(apply, wide))(params)
   for w, n in zip(wide_out, narrow_out):  # the reference codes, then the frames
