@@ -86,8 +86,8 @@ def widen_params(narrow: dict, wide: dict) -> dict:
   effect on anything the old ones compute (the new outputs keep `wide`'s random initialisation and
   learn once their readers' weights leave zero). Demodulated convolutions are unaffected by a larger
   fan-in; ToRGB, which does not demodulate, divides its styles by sqrt(fan-in), so its old weights
-  are scaled to compensate. `w_dim` and the resolution must be the same. Both trees are nested dicts of arrays; raises ValueError where a
-  parameter is missing or narrower in `wide`.
+  are scaled to compensate. `w_dim` and the resolution must be the same. Both trees are nested
+  dicts of arrays; raises ValueError where a parameter is missing or narrower in `wide`.
   """
   def embed(path, small, big):
     name = "/".join(path)
