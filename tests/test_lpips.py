@@ -59,3 +59,19 @@ def test_multiscale_sums_three_levels(images):
 def test_missing_weights_say_how_to_get_them(tmp_path):
   with pytest.raises(FileNotFoundError, match="lipsync_jax.models.lpips fetch"):
     lpips.load_params(str(tmp_path / "none.npz"))
+
+
+def _flops(fn, *args):
+  cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+  return (cost[0] if isinstance(cost, list) else cost)["flops"]
+
+
+def test_gradient_runs_vgg_backward_over_the_generated_images_only():
+  # d LPIPS(x, y) / dx needs VGG forward on x and y and VGG backward on x: 3 forward passes' worth
+  # of FLOPs. Running y through VGG in one batch with x (its backward too) would cost 4.
+  params = lpips.load_params()
+  x, y = jnp.full((2, 32, 32, 3), 0.1), jnp.zeros((2, 32, 32, 3))
+  forward = _flops(lambda p, x: sum(f.sum() for f in lpips._vgg_features(p, lpips._normalize(x))),
+                   params, x)
+  grad = _flops(lambda p, x, y: jax.grad(lambda x: lpips.lpips(p, x, y).sum())(x), params, x, y)
+  assert 2.9 < grad / forward < 3.2, grad / forward
