@@ -57,10 +57,14 @@ def mel_window_start(frame_index: int) -> int:
   return MEL_PER_VIDEO_FRAME * (frame_index - WINDOW_VIDEO_FRAMES // 2)
 
 
+SILENCE = float(np.log10(np.float32(LOG_FLOOR)))  # the log-mel of silence, as log_mel gives it: -5
+
+
 def mel_window(mel: np.ndarray, frame_index: int) -> np.ndarray:
-  """The (20, 80) mel window of video frame `frame_index`, zero-padded past either end."""
+  """The (20, 80) mel window of video frame `frame_index`, padded with silence (the log floor,
+  -5; zeros would be a loud power of 1) past either end of the track."""
   start = mel_window_start(frame_index)
-  out = np.zeros((WINDOW_MEL_FRAMES, mel.shape[1]), mel.dtype)
+  out = np.full((WINDOW_MEL_FRAMES, mel.shape[1]), SILENCE, mel.dtype)
   lo, hi = max(start, 0), min(start + WINDOW_MEL_FRAMES, mel.shape[0])
   if hi > lo:
     out[lo - start:hi - start] = mel[lo:hi]

@@ -429,7 +429,7 @@ class LipSyncStream:
 
   def _window(self, t: int) -> np.ndarray:
     start = mel_window_start(t, self.fps) - self._rows_start
-    out = np.zeros((audio_lib.WINDOW_MEL_FRAMES, audio_lib.N_MELS), np.float32)
+    out = np.full((audio_lib.WINDOW_MEL_FRAMES, audio_lib.N_MELS), audio_lib.SILENCE, np.float32)
     lo, hi = max(start, 0), min(start + audio_lib.WINDOW_MEL_FRAMES, len(self._rows))
     if hi > lo:
       out[lo - start:hi - start] = self._rows[lo:hi]

@@ -39,7 +39,7 @@ def test_tone_lands_in_its_mel_band():
   assert abs(centers[mel[50].argmax()] - 1000) < 60
 
 
-def test_window_is_centred_on_the_frame_and_zero_padded():
+def test_window_is_centred_on_the_frame_and_padded_with_silence():
   # A click at the start of video frame 10 (sample 6400) shows in frame 10's window at mel row 8,
   # the centre of the 20-row window starting 2 frames earlier.
   x = np.zeros(16000 * 2, np.float32)
@@ -49,12 +49,13 @@ def test_window_is_centred_on_the_frame_and_zero_padded():
   assert window.shape == (20, 80)
   assert 7 <= window.mean(1).argmax() <= 9
   first = audio.mel_window(mel, 0)
-  np.testing.assert_array_equal(first[:8], 0.0)  # 8 rows before the audio starts
+  np.testing.assert_array_equal(first[:8], audio.SILENCE)  # 8 rows of silence before the start
+  assert mel.min() == audio.SILENCE == pytest.approx(-5.0)  # what silence in the track reads
   np.testing.assert_array_equal(first[8:], mel[:12])
   assert len(mel) == 201  # 2 s = 50 video frames
   last = audio.mel_window(mel, 49)  # starts at mel row 4 * 47 = 188: 13 real rows, 7 of padding
   np.testing.assert_array_equal(last[:13], mel[188:201])
-  np.testing.assert_array_equal(last[13:], 0.0)
+  np.testing.assert_array_equal(last[13:], audio.SILENCE)
 
 
 def test_log_mel_rejects_stereo():
