@@ -39,7 +39,7 @@ class StyleGAN2Trainer:
             "d_opt": self.d_tx.init(dp), "rng": loop.key_data(rng)}
 
   def make_iterator(self, start_step, process_index, process_count):
-    cfg = input_pipeline.pipeline_config(self.config, num_frames=1)
+    cfg = input_pipeline.pipeline_config(self.config, num_frames=1, fields=("frames",))
     return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
                                         process_count, start_step)
 
@@ -58,7 +58,10 @@ class StyleGAN2Trainer:
     return img, new["w_avg"]
 
   def _latents(self, rng, n):
-    return jax.random.normal(rng, (2, n, self.config.model.z_dim))
+    """Two z per sample (style mixing), laid out like the batch: drawn from the step's replicated
+    key, they would make every device compute the whole batch's generator and D(fake)."""
+    z = jax.random.normal(rng, (2, n, self.config.model.z_dim))
+    return jax.lax.with_sharding_constraint(z, self._z_sharding)
 
   def _d_step(self, state, batch, step):
     rng = jax.random.fold_in(loop.step_rng(state["rng"], step), 0)
@@ -107,6 +110,7 @@ class StyleGAN2Trainer:
 
   def setup(self, mesh, state_shardings):
     data = NamedSharding(mesh, P("data"))
+    self._z_sharding = NamedSharding(mesh, P(None, "data"))
     self._jit_d = common.replicated_jit(self._d_step, mesh, state_shardings, data)
     self._jit_r1 = common.replicated_jit(self._r1_step, mesh, state_shardings, data)
     self._jit_g = common.replicated_jit(self._g_step, mesh, state_shardings, data)
