@@ -5,7 +5,9 @@ repeated past either end), then Conv1d(512, 512, 3) -> LeakyReLU(0.1) -> Conv1d(
 time. The public demo's convolutions are centred (reflect padding), which would make the code at t
 depend on w up to t+3; ours are causal (the first frame repeated before the start), so the only
 look-ahead is the moving average's one frame, and a stream that has seen frames up to t+1 computes
-exactly the code the offline pass computes for frame t (MaLS.stream).
+exactly the code the offline pass computes for frame t (MaLS.stream). Both convolutions start as
+the identity on the current frame (current_frame_init), so an untrained MaLS adds no lag: its
+output at t is lrelu(moving average at t).
 """
 
 import flax.linen as nn
@@ -20,6 +22,15 @@ def moving_average(w, alpha=ALPHA):
   return alpha[0] * padded[..., :-2, :] + alpha[1] * padded[..., 1:-1, :] + alpha[2] * padded[..., 2:, :]
 
 
+def current_frame_init(key, shape, dtype=jnp.float32):
+  """A causal kernel (kernel, D, D) that passes the current frame: identity on the last tap, zero
+  on the earlier ones. A default (random) initialisation mixes frames t-2..t of each convolution,
+  a lag of about two frames over the pair that training would first have to unlearn."""
+  del key
+  kernel, d_in, d_out = shape
+  return jnp.zeros(shape, dtype).at[kernel - 1].set(jnp.eye(d_in, d_out, dtype=dtype))
+
+
 class _CausalConv1d(nn.Module):
   features: int
   kernel: int = 3
@@ -30,7 +41,8 @@ class _CausalConv1d(nn.Module):
     if left_context is None:
       left_context = jnp.repeat(x[:, :1], self.kernel - 1, axis=1)
     padded = jnp.concatenate([left_context, x], axis=1)
-    return nn.Conv(self.features, (self.kernel,), padding="VALID", name="conv")(padded)
+    return nn.Conv(self.features, (self.kernel,), padding="VALID", kernel_init=current_frame_init,
+                   name="conv")(padded)
 
 
 class MaLS(nn.Module):
