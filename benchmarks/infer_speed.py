@@ -33,8 +33,7 @@ def random_backend(config_path: str, batch_size: int) -> inference.Backend:
   config = module.get_config().to_dict()
   from lipsync_jax.models import stylelipsync
   m = config["model"]
-  model = stylelipsync.StyleLipSync(m["resolution"], m["w_dim"], m["channel_base"], m["channel_max"],
-                                    m["face_stem_channels"])
+  model = stylelipsync.from_config(m)
   r = m["resolution"]
   x = np.zeros((1, 5, r, r, 3), np.float32)
   variables = jax.jit(model.init)({"params": jax.random.key(0), "noise": jax.random.key(1)}, x,

@@ -21,6 +21,27 @@ def get_config():
   c.mask = "pose"  # pose | rect
   c.model = ml_collections.ConfigDict(dict(
       resolution=256, z_dim=512, w_dim=512, channel_base=16384, channel_max=512,
-      face_stem_channels=32))
+      face_stem_channels=32, code_dim=32, audio_widths=(64, 128, 256, 512)))
   c.syncnet = ml_collections.ConfigDict(dict(embed_dim=512, width=1.0))
   return c
+
+
+# The model sizes of the decoder-prior recipe: one model tree for the prior, lip-sync and
+# adaptation stages of a size (their checkpoints load into each other).
+MODELS = {
+    "tiny": dict(resolution=64, w_dim=64, channel_base=1024, channel_max=64,
+                 face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256)),
+    "proof128": dict(resolution=128, w_dim=64, channel_base=2048, channel_max=64,
+                     face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256)),
+    "vox256": dict(resolution=256, w_dim=512, channel_base=16384, channel_max=512,
+                   face_stem_channels=32, code_dim=64, audio_widths=(64, 128, 256, 512)),
+}
+# The SyncNet each size's lip-sync stage loads (configs/syncnet_*.py train them).
+SYNCNETS = {"tiny": dict(embed_dim=128, width=0.25), "proof128": dict(embed_dim=128, width=0.25),
+            "vox256": dict(embed_dim=512, width=1.0)}
+
+
+def model_config(variant: str, config_file: str):
+  if variant not in MODELS:
+    raise ValueError(f"{config_file}: unknown variant {variant!r} ({', '.join(MODELS)})")
+  return ml_collections.ConfigDict(MODELS[variant])

@@ -19,7 +19,8 @@ Arrays (N clips, F frames in all, M mel frames in all):
   image (bytes,) uint8 and image_start (F + 1,) int64: frame k's WebP or JPEG bytes are
       image[image_start[k]:image_start[k + 1]]
   lip_mask, rect_mask (F, R, R / 8) uint8, bit-packed along the width
-  mouth_opening (F,) float32
+  mouth_opening (F,) float32; mouth_shape (F, 7) float32 (face_geometry.mouth_shape of the mesh:
+      the decoder prior's code; the pack carries no mesh)
   mel (M, 80) float16 and mel_start (N + 1,) int64
 """
 
@@ -59,7 +60,7 @@ def write_pack(source, output: str, resolution: int, codec: str = "webp", qualit
   if 0 < max_clips < len(source):
     indices = np.linspace(0, len(source) - 1, max_clips).round().astype(int)
   meta = {k: [] for k in ("clip_id", "identity", "source", "start_frame", "num_frames")}
-  images, lip, rect, opening, mels = [], [], [], [], []
+  images, lip, rect, opening, shape, mels = [], [], [], [], [], []
   for i in indices:
     clip = source[int(i)]
     for k in meta:
@@ -71,6 +72,7 @@ def write_pack(source, output: str, resolution: int, codec: str = "webp", qualit
     lip.append(_pack_masks(clip["lip_mask"], resolution))
     rect.append(_pack_masks(clip["rect_mask"], resolution))
     opening.append(np.asarray(clip["mouth_opening"], np.float32))
+    shape.append(input_pipeline.mouth_shapes(clip, 0, int(clip["num_frames"])))
     mels.append(np.asarray(clip["mel"], np.float16))
   counts = np.array(meta["num_frames"], np.int64)
   arrays = {
@@ -82,7 +84,7 @@ def write_pack(source, output: str, resolution: int, codec: str = "webp", qualit
       "image": np.frombuffer(b"".join(images), np.uint8),
       "image_start": np.concatenate([[0], np.cumsum([len(j) for j in images])]),
       "lip_mask": np.concatenate(lip), "rect_mask": np.concatenate(rect),
-      "mouth_opening": np.concatenate(opening),
+      "mouth_opening": np.concatenate(opening), "mouth_shape": np.concatenate(shape),
       "mel": np.concatenate(mels), "mel_start": np.concatenate([[0], np.cumsum([len(m) for m in mels])]),
   }
   with fileio.atomic_path(output) as tmp:

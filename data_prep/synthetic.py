@@ -1,6 +1,7 @@
 """The synthetic talking-face corpus: the project's embedded default data set.
 
-Each clip animates a real face photo (data_prep.faces) with speech from espeak-ng:
+Each clip animates a face (a shipped photo, or for training clips one of data_prep.identities'
+looks: morphs of two training people and appearance changes) with speech from espeak-ng:
 
   text -> espeak-ng speech + phoneme timings -> visemes with co-articulation (data_prep.visemes)
   -> jaw opening, lip width, lip rounding per frame -> the mouth model of lipsync_jax.face_geometry
@@ -11,7 +12,8 @@ Each clip animates a real face photo (data_prep.faces) with speech from espeak-n
 Per clip it writes `clips/<id>.mp4` (H.264, 25 fps, AAC 16 kHz mono), `clips/<id>.npz` (per-frame
 ground truth: mouth parameters, measured mouth opening, 478 landmarks, head motion) and
 `clips/<id>.json` (identity, voice, text, phonemes, split), the json last, as the completion mark.
-Output is deterministic for a seed; identities and voices can be held out for the test split.
+Output is deterministic for a seed; identities and voices can be held out for the test split (a
+held-out person's photo is never part of a training look).
 
 Usage: python -m data_prep.synthetic --out DIR --num_clips N --seed S [--workers K]
 """
@@ -28,7 +30,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from data_prep import faces, tts, visemes
+from data_prep import faces, identities, tts, visemes
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_geometry as fg
 from lipsync_jax import media
@@ -218,18 +220,31 @@ def render_frame(photo: PreparedPhoto, triangles: np.ndarray, jaw, width, rnd, b
   return frame, pts
 
 
-@functools.cache
-def _photo_for(source: str, flip: bool, config: RenderConfig):
-  """Prepared photo and triangulation, cached per worker process."""
+def _detected(image: np.ndarray, what: str) -> np.ndarray:
   from lipsync_jax.face_mesh import FaceMesh
-  image = faces.load_photo(source)
-  if flip:
-    image = np.ascontiguousarray(image[:, ::-1])
   with FaceMesh(track=False) as mesh:
     landmarks = mesh(image)
   if landmarks is None:
-    raise RuntimeError(f"no face found in photo {source}")
-  photo = prepare_photo(image, landmarks, config)
+    raise RuntimeError(f"no face found in {what}")
+  return landmarks
+
+
+@functools.cache
+def look_photo(look: identities.Look, flip: bool, config: RenderConfig):
+  """A look's prepared photo and triangulation (data_prep.identities), cached per worker process:
+  the photo, or two photos cropped alike, warped to their blended mesh and blended; then the
+  look's appearance; the face mesh found again on the result."""
+  prepared = [prepare_photo(image, _detected(image, source), config)
+              for source, image in ((s, faces.load_photo(s)) for s in look.photos)]
+  image = prepared[0].image
+  if len(prepared) == 2:
+    a, b = prepared
+    image = identities.morph(a.image, a.source_points, b.image, b.source_points, look.alpha,
+                             piecewise_affine_warp, lambda p: Delaunay(p).simplices)
+  image = identities.appearance(image, _detected(image, look.name), look)
+  if flip:
+    image = np.ascontiguousarray(image[:, ::-1])
+  photo = prepare_photo(image, _detected(image, look.name), config)
   return photo, Delaunay(photo.source_points).simplices
 
 
@@ -238,7 +253,7 @@ class ClipSpec:
   clip_id: str
   split: str
   identity: str
-  photo: str
+  look: identities.Look
   flip: bool
   voice: str
   rate: int
@@ -252,8 +267,8 @@ class ClipSpec:
 def clip_specs(num_clips: int, seed: int, test_fraction: float = 0.2,
                test_identities=TEST_IDENTITIES, test_voices=TEST_VOICES) -> list[ClipSpec]:
   """What each clip will be, deterministic for the seed; the test split holds out identities and voices."""
-  train_ids = [i for i in faces.IDENTITIES if i not in test_identities]
-  if not train_ids or not test_identities:
+  looks = identities.training_looks(faces.IDENTITIES, test_identities)
+  if not looks or not test_identities:
     raise ValueError("need at least one training and one test identity")
   train_voices = [v for v in TRAIN_VOICES if v not in test_voices]
   specs = []
@@ -263,11 +278,16 @@ def clip_specs(num_clips: int, seed: int, test_fraction: float = 0.2,
     split = "test" if i % max(1, round(1 / test_fraction)) == 0 and num_test > 0 else "train"
     if split == "test":
       num_test -= 1
-    identity = str(rng.choice(list(test_identities) if split == "test" else train_ids))
+    if split == "test":  # a held-out person's own photo, never a blend
+      identity = str(rng.choice(list(test_identities)))
+      look = identities.Look(identity, (str(rng.choice(faces.IDENTITIES[identity])),))
+    else:
+      look = looks[int(rng.integers(len(looks)))]
+      identity = look.name
     voice = str(rng.choice(list(test_voices) if split == "test" else train_voices))
     specs.append(ClipSpec(
-        clip_id=f"{split}_{i:05d}", split=split, identity=identity,
-        photo=str(rng.choice(faces.IDENTITIES[identity])), flip=bool(rng.random() < 0.5),
+        clip_id=f"{split}_{i:05d}", split=split, identity=identity, look=look,
+        flip=bool(rng.random() < 0.5),
         voice=voice, rate=int(rng.integers(135, 195)), pitch=int(rng.integers(30, 75)),
         pitch_range=int(rng.integers(30, 80)), text=random_text(rng),
         articulation=float(rng.uniform(0.85, 1.3)), seed=(seed, i)))
@@ -297,7 +317,7 @@ def render_clip(spec: ClipSpec, out_dir: str, config: RenderConfig = RenderConfi
   jaw = np.clip(track[:, 0] * spec.articulation, 0.0, 1.0)
   width, rnd = track[:, 1], track[:, 2]
 
-  photo, triangles = _photo_for(spec.photo, spec.flip, config)
+  photo, triangles = look_photo(spec.look, spec.flip, config)
   deg = np.pi / 180
   yaw = _smooth_noise(rng, num_frames, config.fps, config.max_yaw_deg * deg)
   pitch = _smooth_noise(rng, num_frames, config.fps, config.max_pitch_deg * deg)

@@ -25,7 +25,8 @@ the source video, else the MediaPipe mesh of the full-resolution video stored in
 SyncNet discrimination: on the real clips, how often aligned audio beats audio shifted by 3-12
 frames, per 5-frame window and averaged over each clip.
 
-Writes OUTPUT_DIR/report.json and OUTPUT_DIR/report.md (a table shaped like the paper's).
+Writes OUTPUT_DIR/report.json, OUTPUT_DIR/report.md (a table shaped like the paper's) and
+OUTPUT_DIR/mouths.png (the first clip's real and generated mouths side by side, own audio).
 """
 
 import argparse
@@ -42,11 +43,13 @@ import numpy as np  # noqa: E402
 from lipsync_jax import audio as audio_lib  # noqa: E402
 from lipsync_jax import face_geometry as fg  # noqa: E402
 from lipsync_jax import inference, input_pipeline, media  # noqa: E402
+from lipsync_jax.models import syncnet  # noqa: E402
 
 LIP_LANDMARKS = np.array(sorted(set(fg.LIPS_UPPER_OUTER + fg.LIPS_LOWER_OUTER +
                                     fg.LIPS_UPPER_INNER + fg.LIPS_LOWER_INNER)))
 OFFSETS = range(-15, 16)
-SHIFTS = range(3, 13)  # the SyncNet's shifted negatives in training (syncnet_trainer)
+SHIFTS = syncnet.SHIFTS
+sync_discrimination = syncnet.sync_discrimination
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,27 +81,6 @@ def lse(visual: np.ndarray, audio: np.ndarray) -> tuple[float, float, int]:
   finite = means[np.isfinite(means)]
   best = int(np.argmin(means))
   return float(means[best]), float(np.median(finite) - means[best]), list(OFFSETS)[best]
-
-
-def sync_discrimination(visual: np.ndarray, audio: np.ndarray, shifts=None) -> tuple[float, float]:
-  """How well a SyncNet tells aligned from time-shifted audio on one clip, from per-frame unit
-  embeddings (T, D) of its 5-frame windows and audio windows. For every shift k (both signs):
-  per window, whether cos(v_t, a_t) > cos(v_t, a_t+k); per clip, whether the mean aligned cosine
-  over those t beats the mean shifted one. Returns the two fractions (chance: 0.5)."""
-  t = len(visual)
-  windows, clips = [], []
-  for k in shifts or SHIFTS:
-    for off in (k, -k):
-      lo, hi = max(0, -off), min(t, t - off)
-      if hi <= lo:
-        continue
-      aligned = np.sum(visual[lo:hi] * audio[lo:hi], -1)
-      shifted = np.sum(visual[lo:hi] * audio[lo + off:hi + off], -1)
-      windows.append(aligned > shifted)
-      clips.append(aligned.mean() > shifted.mean())
-  if not clips:
-    return float("nan"), float("nan")
-  return float(np.concatenate(windows).mean()), float(np.mean(clips))
 
 
 def lip_distance(lm, generated, real) -> tuple[float, int]:
@@ -173,32 +155,67 @@ class FaceEmbedding:
 
 class SyncNetEmbedder:
   def __init__(self, workdir: str):
-    import jax
-    from lipsync_jax.models import syncnet
     from lipsync_jax.training import loop
     with open(os.path.join(workdir, "config.json")) as f:
       config = json.load(f)
     self.name = f"{os.path.abspath(workdir)} (embed {config['syncnet']['embed_dim']}, " \
                 f"width {config['syncnet']['width']})"
-    net = syncnet.SyncNet(config["syncnet"]["embed_dim"], config["syncnet"]["width"])
     tree = loop.load_checkpoint_tree(workdir)
     params = tree["params"] if config["stage"] == "syncnet" else tree["sync_params"]
-    self._visual = jax.jit(lambda f: net.apply({"params": params}, f, method=net.visual))
-    self._audio = jax.jit(lambda m: net.apply({"params": params}, m, method=net.audio))
+    self.embed = syncnet.ClipEmbedder(
+        syncnet.SyncNet(config["syncnet"]["embed_dim"], config["syncnet"]["width"]), params).embed
 
-  def embed(self, frames: np.ndarray, mels: np.ndarray):
-    """frames (T, R, R, 3) uint8, mels (T, 20, 80) -> per-frame visual and audio embeddings of
-    the 5-frame windows centred on each frame (edges repeated)."""
-    t = len(frames)
-    idx = np.clip(np.arange(t)[:, None] + np.arange(-2, 3)[None], 0, t - 1)
-    x = frames.astype(np.float32) / 127.5 - 1
-    v = np.concatenate([np.asarray(self._visual(x[idx[i:i + 16]])) for i in range(0, t, 16)])
-    a = np.concatenate([np.asarray(self._audio(mels[i:i + 16])) for i in range(0, t, 16)])
-    return v, a
+
+class TeacherBackend:
+  """A decoder-prior run (training.prior_trainer) as a generator: each frame drawn from the teacher
+  code of the driving clip's real frame and mesh, not from audio. What lip-sync on that decoder
+  can reach at best: the mouth it draws when the code is exactly right (own clip), and how well a
+  code carries a mouth to another identity (cross)."""
+
+  def __init__(self, workdir: str):
+    import jax
+    from lipsync_jax import export
+    from lipsync_jax.models import stylelipsync
+    config, variables, step = export.load_checkpoint(workdir, stages=("prior",))
+    self.resolution = config["model"]["resolution"]
+    self.meta = {"checkpoint": os.path.abspath(workdir), "step": step,
+                 "mask": config.get("mask", "pose"), "codes": "teacher"}
+    model = stylelipsync.from_config(config["model"])
+
+    def generate(reference, masked, frames, masks, shapes):
+      w_ref = model.apply(variables, reference[None], method=model.encode_reference)
+      codes = model.apply(variables, w_ref, frames[None], masks[None], shapes[None],
+                          method=model.teacher_latents)
+      return model.apply(variables, masked[None], codes, "const", method=model.decode)[0]
+    self._generate = jax.jit(generate)
+
+  def generate(self, reference, masked, driver) -> np.ndarray:
+    """uint8 reference (R, R, 3), float masked (T, R, R, 3) and the driving clip (its first T
+    frames, masks and meshes) -> uint8 frames."""
+    n = len(masked)
+    shapes = np.stack([fg.mouth_shape(p) for p in driver["landmarks"][:n]])
+    out = self._generate(inference._to_float(reference), masked.astype(np.float32),
+                         inference._to_float(driver["frames"][:n]),
+                         driver["masks"][:n].astype(np.float32), shapes)
+    return inference._to_uint8(np.asarray(out))
+
+
+def _generate(backend, reference, masked, driver, n):
+  """Frames for `masked` (n frames) driven by the clip `driver`: its audio, or for a decoder
+  prior its frames' codes."""
+  if isinstance(backend, TeacherBackend):
+    return backend.generate(reference, masked[:n], driver)
+  return inference.generate_clip(backend, reference, masked, driver["mels"][:n])
 
 
 # ---------------------------------------------------------------------------------------------
 # The evaluation.
+
+
+def _mean(values) -> float:
+  """The mean over the finite values (NaN, without a warning, when there are none)."""
+  values = np.asarray(values, np.float64)
+  return float(values[np.isfinite(values)].mean()) if np.isfinite(values).any() else float("nan")
 
 
 def _text(x) -> str:
@@ -221,8 +238,7 @@ def ground_truth_opening(ex, n: int, measure=fg.inner_lip_opening) -> tuple[np.n
 def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
   ex = source[index]
   n = min(int(ex["num_frames"]), max_frames)
-  frames = np.stack([input_pipeline.resize_image(input_pipeline.decode_jpeg(ex["frames"][i]), resolution)
-                     for i in range(n)])
+  frames = input_pipeline.clip_frames(ex, n, resolution)
   packed = ex["lip_mask" if mask == "pose" else "rect_mask"][:n]
   masks = np.stack([input_pipeline.resize_mask(m, resolution) for m in
                     input_pipeline.unpack_masks(packed)]).reshape(n, resolution, resolution, 1)
@@ -258,9 +274,31 @@ def _openings(lm: Landmarks, frames) -> np.ndarray:
   return np.array(out)
 
 
-def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
+def mouth_strip(real: np.ndarray, generated: np.ndarray, masks: np.ndarray, columns: int = 16,
+                step: int = 2, size: int = 64) -> np.ndarray:
+  """Real (top) and generated (bottom) mouths side by side, every `step`-th frame from the start of
+  a clip's speech: squares of half the crop's side centred on each frame's lip mask, `size` px."""
+  from lipsync_jax.training import losses
+  import jax.numpy as jnp
+  r = real.shape[1]
+  moving = np.flatnonzero(np.abs(np.diff(real.astype(np.float32), axis=0)).mean(axis=(1, 2, 3)))
+  first = max(0, min(int(moving[0]) if len(moving) else 0, len(real) - columns * step))
+  index = np.arange(first, min(len(real), first + columns * step), step)
+  rows = []
+  for images in (real, generated):
+    crops = np.asarray(losses.mouth_crops(jnp.asarray(images[index]), jnp.asarray(masks[index]),
+                                          r // 2))
+    rows.append(np.concatenate([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA)
+                                for c in crops], 1))
+  return np.concatenate(rows, 0)
+
+
+def evaluate(backend: inference.Backend, syncnet_dir: str | None, data_dir: str,
              dataset: str = "synthetic_talking_faces", split: str = "test", num_clips: int = 8,
-             max_frames: int = 100, mask: str | None = None, progress: bool = True) -> dict:
+             max_frames: int = 100, mask: str | None = None, progress: bool = True,
+             strip_path: str | None = None) -> dict:
+  """The report (see the module's docstring); with `strip_path`, the first clip's real and
+  generated mouths (own audio) as an image there (mouth_strip)."""
   from tqdm import tqdm
   source = input_pipeline.open_split(dataset, data_dir, split)
   r = backend.resolution
@@ -268,7 +306,7 @@ def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
   clips = [_clip(source, i, r, mask, max_frames) for i in range(min(num_clips, len(source)))]
   if len(clips) < 2:
     raise ValueError(f"{data_dir} {split}: cross-identity evaluation needs at least 2 clips")
-  sync = SyncNetEmbedder(syncnet_dir)
+  sync = SyncNetEmbedder(syncnet_dir) if syncnet_dir else None
   lm, emb = Landmarks(), FaceEmbedding()
   rows = []
   for i, clip in enumerate(tqdm(clips, desc="evaluate", disable=not progress)):
@@ -276,19 +314,25 @@ def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
     others = [c for c in clips[i + 1:] + clips[:i] if c["identity"] != clip["identity"]]
     driver = (others or clips[i + 1:] + clips[:i])[0]
     ref = clip["frames"][0]
-    own = paste(inference.generate_clip(backend, ref, _masked(clip), clip["mels"]), clip["frames"],
+    own = paste(_generate(backend, ref, _masked(clip), clip, len(clip["frames"])), clip["frames"],
                 clip["masks"])
     gt_open = _openings(lm, clip["frames"])
-    sync_window, sync_clip = sync_discrimination(*sync.embed(clip["frames"], clip["mels"]))
+    sync_window = sync_clip = lse_d = lse_c = offset = float("nan")
+    if sync:
+      sync_window, sync_clip = sync_discrimination(*sync.embed(clip["frames"], clip["mels"]))
     own_open = _openings(lm, own)
+    if strip_path and i == 0:
+      strip = mouth_strip(clip["frames"], own, clip["masks"])
+      with media.atomic_path(strip_path) as tmp:
+        cv2.imwrite(tmp, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
     lmd, lmd_frames = lip_distance(lm, own, clip["frames"])
     n = min(len(clip["frames"]), len(driver["frames"]))
     cross_clip = {k: clip[k][:n] for k in ("frames", "masks")}
-    cross = paste(inference.generate_clip(backend, ref, _masked(cross_clip), driver["mels"][:n]),
+    cross = paste(_generate(backend, ref, _masked(cross_clip), driver, n),
                   cross_clip["frames"], cross_clip["masks"])
     cross_open = _openings(lm, cross)
-    v, a = sync.embed(cross, driver["mels"][:n])
-    lse_d, lse_c, offset = lse(v, a)
+    if sync:
+      lse_d, lse_c, offset = lse(*sync.embed(cross, driver["mels"][:n]))
     ref_emb = emb(ref)
     csim = np.mean([np.dot(e, ref_emb) / np.linalg.norm(e) / np.linalg.norm(ref_emb)
                     for e in (emb(f) for f in cross)])
@@ -315,9 +359,10 @@ def evaluate(backend: inference.Backend, syncnet_dir: str, data_dir: str,
   keys = ("psnr", "ssim", "lmd", "lse_d", "lse_c", "csim", "mouth_corr_own", "mouth_corr_cross",
           "mouth_corr_gt_mesh", "mouth_std_ratio", "mouth_lag", "mesh_found_own",
           "mesh_found_cross", "sync_window_accuracy", "sync_clip_accuracy")
-  summary = {k: float(np.nanmean([row[k] for row in rows])) for k in keys}
+  summary = {k: _mean([row[k] for row in rows]) for k in keys}
   return {"model": backend.meta.get("checkpoint") or "exported", "step": backend.meta.get("step"),
-          "resolution": r, "mask": mask, "syncnet": sync.name, "dataset": dataset, "split": split,
+          "codes": backend.meta.get("codes", "audio"), "resolution": r, "mask": mask,
+          "syncnet": sync.name if sync else "none (not measured)", "dataset": dataset, "split": split,
           "data_dir": os.path.abspath(data_dir), "num_clips": len(rows),
           "csim_model": "dlib_face_recognition_resnet_model_v1 (not ArcFace)",
           "ground_truth": ",".join(sorted({row["ground_truth"] for row in rows})),
@@ -329,7 +374,9 @@ def markdown(report: dict) -> str:
   lines = [
       f"Evaluation of {report['model']} (step {report['step']}, {report['resolution']}x"
       f"{report['resolution']}, {report['mask']} mask) on {report['num_clips']} clips of "
-      f"{report['dataset']}/{report['split']}.",
+      f"{report['dataset']}/{report['split']}." + (
+          " Codes: the decoder prior's, of the driving clip's real frames (not audio)."
+          if report.get("codes") == "teacher" else ""),
       "",
       "| Method | PSNR ↑ | SSIM ↑ | LMD ↓ | LSE-D ↓ | LSE-C ↑ | CSIM ↑ |",
       "|---|---|---|---|---|---|---|",
@@ -359,13 +406,22 @@ def markdown(report: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def _stage(workdir: str) -> str:
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      return json.load(f).get("stage", "")
+  except (OSError, ValueError):
+    return ""  # checkpoint_backend says what is wrong with it
+
+
 def main(argv=None):
   p = argparse.ArgumentParser(prog="python -m lipsync_jax.evaluate", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   model = p.add_mutually_exclusive_group(required=True)
   model.add_argument("--checkpoint")
   model.add_argument("--exported")
-  p.add_argument("--syncnet", required=True, help="workdir of a syncnet run (or lipsync run)")
+  p.add_argument("--syncnet", help="workdir of a syncnet run (or lipsync run): LSE-D/C and the "
+                 "SyncNet's discrimination; without it they are not measured")
   p.add_argument("--data_dir", required=True)
   p.add_argument("--dataset", default="synthetic_talking_faces")
   p.add_argument("--split", default="test")
@@ -376,10 +432,16 @@ def main(argv=None):
   p.add_argument("--quiet", action="store_true")
   args = p.parse_args(argv)
   try:
-    backend = (inference.exported_backend(args.exported) if args.exported
-               else inference.checkpoint_backend(args.checkpoint))
+    if args.exported:
+      backend = inference.exported_backend(args.exported)
+    elif _stage(args.checkpoint) == "prior":
+      backend = TeacherBackend(args.checkpoint)
+    else:
+      backend = inference.checkpoint_backend(args.checkpoint)
+    os.makedirs(args.output_dir, exist_ok=True)
     report = evaluate(backend, args.syncnet, args.data_dir, args.dataset, args.split,
-                      args.num_clips, args.max_frames, args.mask, progress=not args.quiet)
+                      args.num_clips, args.max_frames, args.mask, progress=not args.quiet,
+                      strip_path=os.path.join(args.output_dir, "mouths.png"))
   except (FileNotFoundError, ValueError, media.MediaError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -28,17 +28,18 @@ FUNCTIONS = ("encode_reference", "audio_w", "mals", "decode")
 FORMAT_VERSION = 1
 
 
-def load_checkpoint(workdir: str):
-  """(config dict, variables) of a lip-sync or adaptation run's latest checkpoint."""
+def load_checkpoint(workdir: str, stages=("lipsync", "adaptation")):
+  """(config dict, variables, step) of a run's latest checkpoint; its stage must be in `stages`
+  (inference needs a lip-sync or adaptation run)."""
   from lipsync_jax.training import loop
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise FileNotFoundError(f"{workdir}: no config.json (written by lipsync_jax.train)")
   with open(path) as f:
     config = json.load(f)
-  if config["stage"] not in ("lipsync", "adaptation"):
-    raise ValueError(f"{workdir}: a {config['stage']!r} run; inference needs a lipsync or "
-                     "adaptation checkpoint")
+  if config["stage"] not in stages:
+    raise ValueError(f"{workdir}: a {config['stage']!r} run, where a {' or '.join(stages)} run "
+                     "is needed")
   tree = loop.load_checkpoint_tree(workdir)
   variables = {"params": tree["params"], **tree["consts"]}
   variables = jax.tree.map(np.asarray, variables)
@@ -50,9 +51,7 @@ def load_checkpoint(workdir: str):
 def build_functions(config: dict):
   """The four pure functions of a model config: fn(variables, *inputs) -> outputs, float32."""
   from lipsync_jax.models import stylelipsync
-  m = config["model"]
-  model = stylelipsync.StyleLipSync(m["resolution"], m["w_dim"], m["channel_base"],
-                                    m["channel_max"], m["face_stem_channels"])
+  model = stylelipsync.from_config(config["model"])
 
   def encode_reference(variables, reference):  # (1, R, R, 3) -> (1, L, D)
     return model.apply(variables, reference, method=model.encode_reference)

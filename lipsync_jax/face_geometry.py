@@ -233,3 +233,22 @@ def inner_lip_opening(points: np.ndarray) -> float:
   area = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
   eyes = np.linalg.norm(points[LEFT_EYE_OUTER, :2] - points[RIGHT_EYE_OUTER, :2])
   return float(np.sqrt(area) / max(eyes, 1e-6))
+
+
+MOUTH_SHAPE = ("inner_gap", "inner_area_sqrt", "width", "outer_height", "upper_lip", "lower_lip",
+               "nose_to_chin")
+
+
+def mouth_shape(points: np.ndarray) -> np.ndarray:
+  """(7,) float32: the mouth's shape in 2D landmark distances over the outer eye-corner distance
+  (MOUTH_SHAPE): unchanged by a flip, a rotation in the image plane and scale. The decoder prior's
+  code learns to carry these (training.prior_trainer)."""
+  p = np.asarray(points, np.float64)[:, :2]
+  dist = lambda a, b: np.linalg.norm(p[a] - p[b])  # noqa: E731
+  eyes = max(dist(LEFT_EYE_OUTER, RIGHT_EYE_OUTER), 1e-6)
+  ring = p[list(INNER_LIP_RING)]
+  area = 0.5 * abs(np.dot(ring[:, 0], np.roll(ring[:, 1], 1)) -
+                   np.dot(ring[:, 1], np.roll(ring[:, 0], 1)))
+  return np.array([dist(UPPER_LIP_INNER_MID, LOWER_LIP_INNER_MID), np.sqrt(area),
+                   dist(MOUTH_CORNERS[0], MOUTH_CORNERS[1]), dist(0, 17), dist(0, UPPER_LIP_INNER_MID),
+                   dist(LOWER_LIP_INNER_MID, 17), dist(1, 152)], np.float32) / np.float32(eyes)

@@ -23,6 +23,8 @@ Batch (this host's rows, B' = B / P):
   shifted_mel (B', 20, 80) float32  the middle frame's window moved 3-12 frames (a SyncNet negative)
   mouth_opening (B', T) float32  the frames' inner-lip gap over the eye-corner distance (MediaPipe
               mesh of the prepared clip; face_geometry.mouth_opening): the SyncNet's opening target
+  mouth_shape (B', T, 7) float32  face_geometry.mouth_shape of the same mesh: the decoder prior's
+              code target
   clip_index  (B',) int32, start_frame (B',) int32  (which samples these are)
 """
 
@@ -35,6 +37,7 @@ import cv2
 import numpy as np
 
 from lipsync_jax import audio as audio_lib
+from lipsync_jax import face_geometry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,11 @@ class PipelineConfig:
   min_shift: int = 3  # frames: SyncNet negatives are at least this far out of sync
   max_shift: int = 12
   augment: bool = False  # per-sample flip, colour and small affine jitter (see augment())
+  fields: tuple | None = None  # the batch entries to make (None: all); a stage asks for its own
+
+
+ALL_FIELDS = ("frames", "masks", "mels", "reference", "sync_mels", "shifted_mel", "mouth_opening",
+              "mouth_shape", "clip_index", "start_frame")
 
 
 def open_split(name: str, data_dir: str, split: str):
@@ -69,9 +77,10 @@ def open_split(name: str, data_dir: str, split: str):
 
 def pipeline_config(config, **overrides) -> PipelineConfig:
   """The input pipeline's settings from a training config (ml_collections.ConfigDict)."""
-  return PipelineConfig(resolution=config.model.resolution, mask=config.get("mask", "pose"),
-                        seed=config.seed, augment=config.get("augment", False),
-                        num_threads=config.get("data_threads", 8), **overrides)
+  kw = dict(resolution=config.model.resolution, mask=config.get("mask", "pose"), seed=config.seed,
+            augment=config.get("augment", False), num_threads=config.get("data_threads", 8),
+            num_frames=config.get("num_frames", 5))
+  return PipelineConfig(**{**kw, **overrides})
 
 
 def open_source(name: str, data_dir: str, split: str):
@@ -128,30 +137,50 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
   ref_index = int(rng.choice(far)) if far else int(rng.integers(n))
   mask_key = {"pose": "lip_mask", "rect": "rect_mask"}[config.mask]
   audio_source = source if audio_source is None else audio_source
-  other = audio_source[int(rng.integers(len(audio_source)))]
-  other_start = int(rng.integers(int(other["num_frames"]) - t + 1))
+  other_index, other_at = int(rng.integers(len(audio_source))), rng.random()
   middle = start + t // 2
   shift = int(rng.integers(config.min_shift, config.max_shift + 1)) * (1 if rng.random() < 0.5 else -1)
   if not 0 <= middle + shift < n:
     shift = -shift
   size = config.resolution
-  frames = np.stack([resize_image(decode_jpeg(clip["frames"][i]), size) for i in window])
-  masks = np.stack([resize_mask(m, size) for m in unpack_masks(clip[mask_key][start:start + t])])
-  reference = resize_image(decode_jpeg(clip["frames"][ref_index]), size)
-  if config.augment:
-    frames, masks, reference = augment(frames, masks, reference,
-                                       np.random.default_rng([config.seed, step, position, 1]))
-  return {
-      "frames": frames,
-      "masks": masks,
-      "mels": audio_lib.mel_windows(clip["mel"], window),
-      "reference": reference,
-      "sync_mels": audio_lib.mel_windows(other["mel"], range(other_start, other_start + t)),
-      "shifted_mel": audio_lib.mel_window(clip["mel"], middle + shift),
-      "mouth_opening": np.asarray(clip["mouth_opening"][start:start + t], np.float32),
-      "clip_index": np.int32(clip_index),
-      "start_frame": np.int32(start),
-  }
+  wanted = set(config.fields or ALL_FIELDS)
+  out = {"clip_index": np.int32(clip_index), "start_frame": np.int32(start)}
+  # Every draw above is made whatever is wanted, so a sample is the same in every stage.
+  if wanted & {"frames", "masks", "reference"}:
+    frames = np.stack([resize_image(decode_jpeg(clip["frames"][i]), size) for i in window])
+    masks = np.stack([resize_mask(m, size) for m in unpack_masks(clip[mask_key][start:start + t])])
+    reference = resize_image(decode_jpeg(clip["frames"][ref_index]), size)
+    if config.augment:
+      frames, masks, reference = augment(frames, masks, reference,
+                                         np.random.default_rng([config.seed, step, position, 1]))
+    out.update(frames=frames, masks=masks, reference=reference)
+  if "mels" in wanted:
+    out["mels"] = audio_lib.mel_windows(clip["mel"], window)
+  if "sync_mels" in wanted:  # a second clip's record: read only by the stage that uses it
+    other = audio_source[other_index]
+    other_start = int(other_at * (int(other["num_frames"]) - t + 1))
+    out["sync_mels"] = audio_lib.mel_windows(other["mel"], range(other_start, other_start + t))
+  if "shifted_mel" in wanted:
+    out["shifted_mel"] = audio_lib.mel_window(clip["mel"], middle + shift)
+  if "mouth_shape" in wanted:
+    out["mouth_shape"] = mouth_shapes(clip, start, start + t)
+  if "mouth_opening" in wanted:
+    out["mouth_opening"] = np.asarray(clip["mouth_opening"][start:start + t], np.float32)
+  return {k: v for k, v in out.items() if k in wanted}
+
+
+def mouth_shapes(example, start: int, stop: int) -> np.ndarray:
+  """face_geometry.mouth_shape of a stored clip's frames start..stop-1: (n, 7) float32, from its
+  mesh (TFDS) or as a pack stores it."""
+  if "mouth_shape" in example:
+    return np.asarray(example["mouth_shape"][start:stop], np.float32)
+  return np.stack([face_geometry.mouth_shape(p) for p in np.asarray(example["landmarks"][start:stop])])
+
+
+def clip_frames(example, count: int, resolution: int) -> np.ndarray:
+  """The first `count` frames of a stored clip, decoded and resized: (count, R, R, 3) uint8."""
+  return np.stack([resize_image(decode_jpeg(example["frames"][i]), resolution)
+                   for i in range(count)])
 
 
 def augment(frames: np.ndarray, masks: np.ndarray, reference: np.ndarray,
@@ -293,7 +322,7 @@ class PackedSource(Sequence):
         "num_frames": a["num_frames"][index],
         "frames": [images[starts[k]:starts[k + 1]] for k in range(f0, f1)],
         "lip_mask": a["lip_mask"][f0:f1], "rect_mask": a["rect_mask"][f0:f1],
-        "mouth_opening": a["mouth_opening"][f0:f1],
+        "mouth_opening": a["mouth_opening"][f0:f1], "mouth_shape": a["mouth_shape"][f0:f1],
         "mel": a["mel"][a["mel_start"][index]:a["mel_start"][index + 1]].astype(np.float32),
     }
 

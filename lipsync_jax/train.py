@@ -7,6 +7,7 @@ Resumes from the latest checkpoint in --workdir; SIGTERM saves and exits; metric
 images go to TensorBoard in --workdir. Multi-host: set config.distributed=True on every host.
 """
 
+import logging as std_logging
 import sys
 
 from absl import app, flags, logging
@@ -17,12 +18,20 @@ from lipsync_jax.training import loop, stages
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and TensorBoard logs go here.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Also log the checkpointing library's progress.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _quiet_orbax(record) -> bool:
+  """Orbax logs every save in a dozen INFO lines: keep its warnings and errors only."""
+  return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
 
 
 def main(argv):
   del argv
   config = _CONFIG.value
+  if not _VERBOSE.value:
+    logging.get_absl_handler().addFilter(_quiet_orbax)
   loop.initialize_distributed(config.distributed)
   try:
     result = loop.run(stages.make_trainer(config), config, _WORKDIR.value)

@@ -69,8 +69,7 @@ def test_mals_blocks_equal_the_offline_latents(workdir, backend):
   from lipsync_jax.models import stylelipsync
   config, variables, _ = export.load_checkpoint(workdir)
   m = config["model"]
-  model = stylelipsync.StyleLipSync(m["resolution"], m["w_dim"], m["channel_base"], m["channel_max"],
-                                    m["face_stem_channels"])
+  model = stylelipsync.from_config(m)
   rng = np.random.default_rng(1)
   ref = rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)
   mels = rng.normal(-3, 1, (1, 11, 20, 80)).astype(np.float32)

@@ -45,6 +45,28 @@ def test_latents_follow_eqs_3_and_4(model_and_vars):
   assert codes.shape == (2, 5, model.num_ws, 32)
 
 
+def test_teacher_codes_see_only_what_the_mask_hides(model_and_vars):
+  # w* = w_ref + E_frame(frames * masks, standardised mouth shape) + w_avg; pixels outside the
+  # mask do not change it, the mouth shape does.
+  model, variables = model_and_vars
+  frames, _, ref = _inputs(4)
+  masks = jnp.zeros((2, 5, 32, 32, 1)).at[:, :, 16:, 8:24].set(1.0)
+  shapes = jax.random.uniform(jax.random.key(9), (2, 5, 7))
+  w_ref = model.apply(variables, ref, method=model.encode_reference)
+  teacher = jax.jit(lambda f, s: model.apply(variables, w_ref, f, masks, s,
+                                             method=model.teacher_latents))
+  codes = teacher(frames, shapes)
+  assert codes.shape == (2, 5, model.num_ws, 32)
+  np.testing.assert_allclose(teacher(frames.at[:, :, :16].set(0.3), shapes), codes, atol=1e-6)
+  assert float(jnp.abs(teacher(frames.at[:, :, 20:].set(0.3), shapes) - codes).max()) > 1e-4
+  assert float(jnp.abs(teacher(frames, shapes + 1) - codes).max()) > 1e-3
+  mouth = (frames * masks).reshape((10, 32, 32, 3))
+  code = model.apply(variables, mouth, shapes.reshape(10, 7),  # shape_stats: mean 0, std 1
+                     method=lambda m, x, s: m.frame_encoder(x, s))
+  np.testing.assert_allclose(codes, w_ref[:, None] + code.reshape(codes.shape) +
+                             variables["w_avg"]["w_avg"], atol=1e-5)
+
+
 def test_samf_is_eq_2(model_and_vars):
   model, variables = model_and_vars
   block = stylegan2.SaMF()
@@ -105,12 +127,24 @@ def test_mals_streaming_equals_offline_and_looks_ahead_one_frame():
   module = mals.MaLS(num_ws=3, w_dim=8)
   w = jax.random.normal(jax.random.key(0), (2, 9, 3, 8))
   params = module.init(jax.random.key(1), w)
+  # As after training: every tap in use (the initialisation uses only the current one).
+  params = jax.tree_util.tree_map(
+      lambda x: x + 0.3 * jax.random.normal(jax.random.key(x.size), x.shape), params)
   offline = module.apply(params, w)
   np.testing.assert_allclose(mals.streaming_codes(module, params, w), offline, atol=1e-5)
   # Changing frame 6 changes codes from frame 5 on (one-frame look-ahead), never before.
   changed = module.apply(params, w.at[:, 6].add(1.0))
   diff = np.abs(np.asarray(changed - offline)).max(axis=(0, 2, 3))
   assert np.all(diff[:5] == 0) and np.all(diff[5:] > 0)
+
+
+def test_untrained_mals_passes_the_current_frame():
+  # No lag at initialisation: MaLS(w)_t = lrelu(moving average of w at t, 0.1).
+  module = mals.MaLS(num_ws=3, w_dim=8)
+  w = jax.random.normal(jax.random.key(0), (2, 9, 3, 8))
+  out = module.apply(module.init(jax.random.key(1), w), w)
+  avg = mals.moving_average(w.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)
+  np.testing.assert_allclose(out, jax.nn.leaky_relu(avg, 0.1), atol=1e-6)
 
 
 def test_moving_average_weights_and_edges():
@@ -168,7 +202,8 @@ def test_label_tree_is_pinned(model_and_vars):
   assert tree["synthesis"]["b4"]["const"] == "synthesis"
   assert tree["mals"]["conv_a"]["conv"]["kernel"] == "mals"
   assert set(jax.tree_util.tree_leaves(tree)) == {
-      "synthesis", "samf", "face_encoder", "reference_encoder", "audio_encoder", "mals"}
+      "synthesis", "samf", "face_encoder", "reference_encoder", "audio_encoder", "mals",
+      "frame_encoder"}
   counts = labels.count_by_label(variables["params"])
   # SaMF: per block from 8x8, a 3x3xCx1 weight, a bias and an affine (w_dim x C + C).
   c = {4: 32, 8: 32, 16: 32}

@@ -15,8 +15,10 @@ than the real ones without the sync loss objecting.
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 LOWER_HALF_SIZE = (64, 128)
+SHIFTS = range(3, 13)  # frames: the shifted negatives of training (syncnet_trainer) and evaluation
 
 
 def _pooled_stages(x, plan):
@@ -96,3 +98,42 @@ def contrastive_loss(visual, audio, temperature=0.07):
   lv = -jnp.mean(jax.nn.log_softmax(logits, axis=1)[labels, labels])
   la = -jnp.mean(jax.nn.log_softmax(logits, axis=0)[labels, labels])
   return 0.5 * (lv + la)
+
+
+class ClipEmbedder:
+  """Per-frame embeddings of whole clips with a trained SyncNet (jitted, in chunks of 16)."""
+
+  def __init__(self, net: SyncNet, params):
+    self._visual = jax.jit(lambda f: net.apply({"params": params}, f, method=net.visual))
+    self._audio = jax.jit(lambda m: net.apply({"params": params}, m, method=net.audio))
+
+  def embed(self, frames: np.ndarray, mels: np.ndarray):
+    """frames (T, R, R, 3) uint8, mels (T, 20, 80) -> per-frame visual and audio embeddings of
+    the 5-frame windows centred on each frame (edges repeated)."""
+    t = len(frames)
+    idx = np.clip(np.arange(t)[:, None] + np.arange(-2, 3)[None], 0, t - 1)
+    x = frames.astype(np.float32) / 127.5 - 1
+    v = np.concatenate([np.asarray(self._visual(x[idx[i:i + 16]])) for i in range(0, t, 16)])
+    a = np.concatenate([np.asarray(self._audio(mels[i:i + 16])) for i in range(0, t, 16)])
+    return v, a
+
+
+def sync_discrimination(visual: np.ndarray, audio: np.ndarray, shifts=None) -> tuple[float, float]:
+  """How well a SyncNet tells aligned from time-shifted audio on one clip, from per-frame unit
+  embeddings (T, D) of its 5-frame windows and audio windows. For every shift k (both signs):
+  per window, whether cos(v_t, a_t) > cos(v_t, a_t+k); per clip, whether the mean aligned cosine
+  over those t beats the mean shifted one. Returns the two fractions (chance: 0.5)."""
+  t = len(visual)
+  windows, clips = [], []
+  for k in shifts or SHIFTS:
+    for off in (k, -k):
+      lo, hi = max(0, -off), min(t, t - off)
+      if hi <= lo:
+        continue
+      aligned = np.sum(visual[lo:hi] * audio[lo:hi], -1)
+      shifted = np.sum(visual[lo:hi] * audio[lo + off:hi + off], -1)
+      windows.append(aligned > shifted)
+      clips.append(aligned.mean() > shifted.mean())
+  if not clips:
+    return float("nan"), float("nan")
+  return float(np.concatenate(windows).mean()), float(np.mean(clips))

@@ -25,6 +25,30 @@ def partitioned(trainable: dict[str, optax.GradientTransformation] | optax.Gradi
   return optax.multi_transform({"train": trainable, "freeze": optax.set_to_zero()}, groups)
 
 
+def trained_mask(params, trained_labels):
+  """A tree of bools shaped like `params`: True where the parameter's label is trained."""
+  return jax.tree_util.tree_map(lambda l: l in trained_labels, labels_lib.param_labels(params))
+
+
+def grad_of_trained(loss_fn, params, mask, *args):
+  """jax.grad(loss_fn, has_aux=True)(params, *args), differentiated with respect to the leaves
+  where `mask` is True only. The frozen leaves enter as constants and get zero gradients, so XLA
+  computes no weight gradient for them (a gradient of the whole tree, even one the optimizer
+  zeroes afterwards, is computed in full: its norm reads every leaf)."""
+  leaves, treedef = jax.tree_util.tree_flatten(params)
+  trained = treedef.flatten_up_to(mask)
+
+  def of_trained(trained_leaves):
+    it = iter(trained_leaves)
+    full = [next(it) if m else jax.lax.stop_gradient(x) for x, m in zip(leaves, trained)]
+    return loss_fn(treedef.unflatten(full), *args)
+
+  grads, aux = jax.grad(of_trained, has_aux=True)([x for x, m in zip(leaves, trained) if m])
+  it = iter(grads)
+  return treedef.unflatten([next(it) if m else jnp.zeros_like(x)
+                            for x, m in zip(leaves, trained)]), aux
+
+
 def apply_gradients(state: dict, grads, tx, metrics: dict, learning_rate: float):
   """One optimizer update of state['params'] / state['opt_state']; adds the gradient norm and the
   learning rate to the metrics."""
@@ -34,8 +58,10 @@ def apply_gradients(state: dict, grads, tx, metrics: dict, learning_rate: float)
   return {**state, "params": optax.apply_updates(state["params"], updates), "opt_state": opt_state}, metrics
 
 
-def replicated_jit(fn, mesh, state_shardings, batch_sharding, donate=True):
-  """jit of (state, batch, step) -> (state, metrics) with explicit shardings."""
+def replicated_jit(fn, mesh, state_shardings, batch_sharding, donate=True, extra_args=0):
+  """jit of (state, batch, step, *extra) -> (state, metrics) with explicit shardings; the
+  `extra_args` trailing arguments (frozen weights such as VGG16's) are replicated inputs, not
+  constants compiled into the step."""
   rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  return jax.jit(fn, in_shardings=(state_shardings, batch_sharding, rep),
+  return jax.jit(fn, in_shardings=(state_shardings, batch_sharding, rep) + (rep,) * extra_args,
                  out_shardings=(state_shardings, rep), donate_argnums=(0,) if donate else ())

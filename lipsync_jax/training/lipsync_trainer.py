@@ -1,13 +1,14 @@
 """Stage 3, lip-sync training (paper 3.4), and stage 4, few-shot adaptation (paper 4).
 
 Lip-sync: T=5 clips; L = lambda1 * multi-scale LPIPS + lambda2 * (1 - cos(SyncNet(X^), SyncNet(A)));
-the pretrained StyleGAN2 synthesis weights are frozen while SaMF, the encoders and MaLS train.
+the pretrained decoder's synthesis weights are frozen while SaMF, the encoders and MaLS train.
 
-Not in the paper, all off by default (for decoders trained from scratch, as on CPU): L1 on the
-frame and on the masked region, the SyncNet tower's mouth opening, LPIPS on the mouth, and a
-non-saturating adversarial loss on the mouth (lambda_mouth_adv) from a small residual
-discriminator that sees the mouth squares of a clip's T frames as one minibatch-stddev group, with
-lazy R1 on the real squares.
+The latent teacher (lambda_latent; not in the paper): with a decoder prior (prior_trainer), whose
+frozen frame encoder gives each real frame its code w*_t, the mean squared distance of the
+audio-driven codes w~_t (eq. 4) to w*_t. With every image loss and the sync loss at 0 the step
+never runs the decoder: it trains the audio encoder and MaLS on codes alone, at a fraction of the
+cost. Also not in the paper, all off by default: L1 on the frame and on the masked region, LPIPS on
+the mouth (training.losses), and the SyncNet tower's mouth opening.
 
 Adaptation: the encoders are frozen and the decoder trains on a few seconds of the target person,
 with L_train + lambdaR * R_sync, where R_sync is the sync loss of frames generated from the target's
@@ -17,17 +18,51 @@ able to follow audio it was not tuned on.
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lipsync_jax import input_pipeline
-from lipsync_jax.models import lpips, stylegan2, stylelipsync, syncnet
-from lipsync_jax.training import common, loop
+from lipsync_jax.models import lpips, stylelipsync, syncnet
+from lipsync_jax.training import common, losses, loop, syncnet_trainer
 
 LIPSYNC_TRAINED = ("samf", "face_encoder", "reference_encoder", "audio_encoder", "mals")
 ADAPTATION_TRAINED = ("synthesis",)
+
+
+def make_model(config) -> stylelipsync.StyleLipSync:
+  return stylelipsync.from_config(config.model)
+
+
+def learning_rate_schedule(config):
+  """Adam's step size: constant (the paper), or with lr_schedule="cosine" decayed over num_steps
+  to lr_final_fraction of it."""
+  kind = config.get("lr_schedule", "constant")
+  if kind == "constant":
+    return lambda step: jnp.asarray(config.learning_rate, jnp.float32)
+  if kind == "cosine":
+    return optax.cosine_decay_schedule(config.learning_rate, config.num_steps,
+                                       config.lr_final_fraction)
+  raise ValueError(f"lr_schedule {kind!r}: constant or cosine")
+
+
+def trained_labels(config, default):
+  """config.trained_labels (comma-separated) or the stage's default."""
+  labels = config.get("trained_labels") or ""
+  if isinstance(labels, str):
+    labels = tuple(x.strip() for x in labels.split(",") if x.strip())
+  return tuple(labels) or default
+
+
+def load_pretrained_model(workdir, params, consts):
+  """The params and consts of a decoder-prior, lip-sync or adaptation run into this model's; its
+  shapes must be this config's (one model tree for all three stages)."""
+  tree = loop.load_checkpoint_tree(workdir)
+  shapes = lambda t: jax.tree_util.tree_map(jnp.shape, t)  # noqa: E731
+  if shapes(tree["params"]) != shapes(jax.device_get(params)):
+    raise ValueError(f"{workdir}: its model's parameters differ in shape from this config's "
+                     "model (resolution, channels, w_dim or code_dim)")
+  return tree["params"], tree["consts"]
 
 
 class LipSyncTrainer:
@@ -37,75 +72,91 @@ class LipSyncTrainer:
     self.source = source
     self.audio_source = audio_source
     self.adaptation = adaptation
-    m = config.model
-    self.model = stylelipsync.StyleLipSync(m.resolution, m.w_dim, m.channel_base, m.channel_max,
-                                           m.face_stem_channels)
+    self.model = make_model(config)
     self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width)
-    # The VGG16 weights are loaded only when used: lambda_lpips=0 runs need neither them nor their
+    self.trained = trained_labels(config, ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)
+    self.learning_rate = learning_rate_schedule(config)
+    # The decoder runs only for the image and sync losses (and R_sync): the latent teacher alone
+    # trains on codes.
+    self.decodes = (losses.any_image_loss(config) or config.lambda_sync or adaptation or
+                    config.get("lambda_opening", 0.0))
+    # VGG16's weights are loaded only when used: runs without LPIPS need neither them nor their
     # fetch step (a bare accelerator machine).
-    self.lpips_params = (lpips.load_params() if config.lambda_lpips or
-                         config.get("lambda_mouth_lpips", 0.0) else None)
-    labels = config.get("trained_labels") or ""
-    labels = tuple(x.strip() for x in labels.split(",") if x.strip()) if isinstance(labels, str) \
-        else tuple(labels)
-    self.trained = labels or (ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)
-    self.mouth_disc = None
-    if config.get("lambda_mouth_adv", 0.0):
-      d = config.mouth_disc
-      self.mouth_size = int(config.mouth_crop * m.resolution)
-      # One minibatch-stddev group per clip: a real mouth moves over T frames, a smudge barely.
-      self.mouth_disc = stylegan2.Discriminator(self.mouth_size, d.channel_base, d.channel_max,
-                                                input_pipeline.pipeline_config(config).num_frames)
-      c = d.r1_interval / (d.r1_interval + 1)  # Adam corrected for the lazy R1, as in stage 1
-      self.d_tx = optax.adam(d.learning_rate * c, b1=0.0, b2=0.99**c, eps=1e-8)
-
-  def learning_rate(self, step):
-    """Adam's step size: constant (the paper), or with lr_schedule="cosine" decayed over num_steps
-    to lr_final_fraction of it (sharpens what an L1-trained decoder from scratch has learned)."""
-    c = self.config
-    if c.get("lr_schedule", "constant") == "constant":
-      return jnp.asarray(c.learning_rate, jnp.float32)
-    if c.lr_schedule == "cosine":
-      return optax.cosine_decay_schedule(c.learning_rate, c.num_steps, c.lr_final_fraction)(step)
-    raise ValueError(f"lr_schedule {c.lr_schedule!r}: constant or cosine")
+    self.lpips_params = lpips.load_params() if losses.uses_vgg(config) else None
 
   def init_state(self, rng):
-    r = self.config.model.resolution
+    cfg = self.config
+    r = cfg.model.resolution
     k_model, k_noise, k_sync = jax.random.split(rng, 3)
-    pretrained_sync = None
-    if self.config.get("pretrained_syncnet"):  # checked first: a wrong one fails before any init
-      pretrained_sync = loop.load_checkpoint_tree(self.config.pretrained_syncnet)["params"]
-      if self.config.get("lambda_opening", 0.0) and "mouth_tower" not in pretrained_sync:
-        raise ValueError(f"config.pretrained_syncnet {self.config.pretrained_syncnet} has no "
-                         "mouth-opening tower, which lambda_opening > 0 needs: train a SyncNet "
-                         "with this version (opening_weight > 0)")
+    pretrained = cfg.get("pretrained_lipsync") or cfg.get("pretrained_prior")
+    if "synthesis" not in self.trained and not (pretrained or cfg.get("pretrained_stylegan")):
+      raise ValueError("the synthesis network is frozen but no pretrained decoder is given: set "
+                       "config.pretrained_prior (or pretrained_stylegan / pretrained_lipsync), or "
+                       "train it (config.trained_labels)")
+    pretrained_sync = self._load_syncnet()  # checked first: a wrong one fails before any init
     frames = jnp.zeros((1, 5, r, r, 3))
     variables = jax.jit(self.model.init)({"params": k_model, "noise": k_noise}, frames,
                                          jnp.zeros((1, 5, 20, 80)), frames[:, 0])
     params = variables["params"]
-    consts = {"w_avg": variables["w_avg"], "noise_const": variables["noise_const"]}
+    consts = {"w_avg": variables["w_avg"], "noise_const": variables["noise_const"],
+              "shape_stats": variables["shape_stats"]}
     sync_params = pretrained_sync
     if sync_params is None:
       sync_params = jax.jit(self.sync.init)(k_sync, frames, jnp.zeros((1, 20, 80)))["params"]
-    if self.config.get("pretrained_stylegan"):
-      params, consts = load_pretrained_stylegan(self.config.pretrained_stylegan, params, consts)
-    if self.config.get("pretrained_lipsync"):
-      tree = loop.load_checkpoint_tree(self.config.pretrained_lipsync)
-      params, consts = load_pretrained_lipsync(self.config, tree, params, consts)
+    if cfg.get("pretrained_stylegan"):
+      params, consts = load_pretrained_stylegan(cfg.pretrained_stylegan, params, consts)
+    if pretrained:
+      params, consts = load_pretrained_model(pretrained, params, consts)
     self.tx = common.partitioned(optax.adam(self.learning_rate), self.trained, params)
-    state = {"params": params, "consts": consts, "sync_params": sync_params,
-             "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
-    if self.mouth_disc is not None:
-      t = input_pipeline.pipeline_config(self.config).num_frames
-      crops = jnp.zeros((t, self.mouth_size, self.mouth_size, 3))
-      d_params = jax.jit(self.mouth_disc.init)(jax.random.fold_in(k_model, 1), crops)["params"]
-      state.update(d_params=d_params, d_opt_state=self.d_tx.init(d_params))
-    return state
+    return {"params": params, "consts": consts, "sync_params": sync_params,
+            "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
+
+  def _load_syncnet(self):
+    """The pretrained SyncNet's params, refused when the losses that use it would learn nothing
+    from it: missing, without the mouth-opening tower that lambda_opening reads, or no better
+    than config.min_syncnet_accuracy at telling aligned from shifted audio on held-out clips
+    (a SyncNet at chance, 0.5, turns the sync loss into noise)."""
+    cfg = self.config
+    uses_sync = cfg.lambda_sync or (self.adaptation and cfg.lambda_reg)
+    threshold = cfg.get("min_syncnet_accuracy", 0.75)
+    if not cfg.get("pretrained_syncnet"):
+      if (uses_sync or cfg.get("lambda_opening", 0.0)) and threshold:
+        raise ValueError("the sync loss (lambda_sync, lambda_reg) and lambda_opening need a "
+                         "trained SyncNet: set config.pretrained_syncnet (an untrained one only "
+                         "with config.min_syncnet_accuracy=0, for tests)")
+      return None
+    params = loop.load_checkpoint_tree(cfg.pretrained_syncnet)["params"]
+    if cfg.get("lambda_opening", 0.0) and "mouth_tower" not in params:
+      raise ValueError(f"config.pretrained_syncnet {cfg.pretrained_syncnet} has no "
+                       "mouth-opening tower, which lambda_opening > 0 needs: train a SyncNet "
+                       "with this version (opening_weight > 0)")
+    if uses_sync and threshold:
+      split = cfg.get("syncnet_check_split", "test")
+      accuracy = syncnet_trainer.held_out_accuracy(
+          self.sync, params, input_pipeline.open_source(cfg.dataset, cfg.data_dir, split),
+          cfg.model.resolution)
+      logging.info("SyncNet %s: aligned above shifted audio in %.1f%% of held-out windows (%s)",
+                   cfg.pretrained_syncnet, 100 * accuracy, split)
+      if accuracy < threshold:
+        raise ValueError(f"config.pretrained_syncnet {cfg.pretrained_syncnet}: aligned audio "
+                         f"beats shifted audio in {100 * accuracy:.1f}% of held-out windows "
+                         f"({cfg.dataset} {split}), below config.min_syncnet_accuracy "
+                         f"{100 * threshold:.0f}%: train it longer")
+    return params
 
   def make_iterator(self, start_step, process_index, process_count):
-    cfg = input_pipeline.pipeline_config(self.config)
+    cfg = input_pipeline.pipeline_config(self.config, fields=self.fields())
     return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
                                         process_count, start_step, self.audio_source)
+
+  def fields(self):
+    """The batch entries this stage reads (the pipeline makes no others)."""
+    needed = {"frames", "masks", "mels", "reference"}
+    if self.adaptation:
+      needed.add("sync_mels")
+    if self.config.get("lambda_latent", 0.0):
+      needed.add("mouth_shape")
+    return tuple(sorted(needed))
 
   def _sync_loss(self, sync_params, frames, mel):
     v = self.sync.apply({"params": sync_params}, frames, method=self.sync.visual)
@@ -119,177 +170,83 @@ class LipSyncTrainer:
       return self.sync.apply({"params": sync_params}, x, method=self.sync.mouth_opening)
     return jnp.abs(read(pred) - jax.lax.stop_gradient(read(frames))).mean()
 
-  def loss(self, params, state, batch, rng):
+  def loss(self, params, state, batch, rng, lpips_params):
     cfg = self.config
     frames = common.to_float(batch["frames"])
-    b, t = frames.shape[:2]
+    t = frames.shape[1]
     masked = stylelipsync.mask_frames(frames, batch["masks"])
     reference = common.to_float(batch["reference"])
     variables = {"params": params, **state["consts"]}
+    apply = lambda *a, **k: self.model.apply(variables, *a, **k)  # noqa: E731
     k1, k2 = jax.random.split(rng)
-    pred = self.model.apply(variables, masked, batch["mels"], reference, rngs={"noise": k1})
-    flat = lambda x: x.reshape((b * t,) + x.shape[2:])  # noqa: E731
-    l_sync = self._sync_loss(state["sync_params"], pred, batch["mels"][:, t // 2])
-    l1 = jnp.abs(pred - frames).mean()
-    # lambda_l1 (not in the paper, 0 by default) anchors colours when the decoder is not a
-    # converged StyleGAN2: LPIPS alone is nearly blind to a global intensity scale.
-    loss = cfg.lambda_sync * l_sync + cfg.get("lambda_l1", 0.0) * l1
-    metrics = {"sync": l_sync, "l1": l1}
-    if cfg.get("lambda_mask_l1", 0.0):
-      l_mask = masked_l1(pred, frames, batch["masks"])
-      loss = loss + cfg.lambda_mask_l1 * l_mask
-      metrics["mask_l1"] = l_mask
-    if cfg.get("lambda_opening", 0.0):
-      l_open = self._opening_loss(state["sync_params"], pred, frames)
-      loss = loss + cfg.lambda_opening * l_open
-      metrics["opening"] = l_open
-    if cfg.get("lambda_mouth_lpips", 0.0):
-      # The middle frame of each clip only: VGG16 on all T frames would halve a CPU step's speed.
-      size, mid = int(cfg.mouth_crop * frames.shape[2]), t // 2
-      masks = batch["masks"][:, mid]
-      l_mouth = lpips.lpips(self.lpips_params, mouth_crops(pred[:, mid], masks, size),
-                            mouth_crops(frames[:, mid], masks, size)).mean()
-      loss = loss + cfg.lambda_mouth_lpips * l_mouth
-      metrics["mouth_lpips"] = l_mouth
-    if self.mouth_disc is not None:
-      fake = self._clip_mouths(pred, frames, batch["masks"])
-      l_adv = jax.nn.softplus(-self.mouth_disc.apply({"params": state["d_params"]}, fake)).mean()
-      loss = loss + cfg.lambda_mouth_adv * l_adv
-      metrics["mouth_adv"] = l_adv
-    if cfg.lambda_lpips:  # VGG16 LPIPS is most of a tiny model's step: skipped when weighted 0
-      l_lpips = lpips.multiscale_lpips(self.lpips_params, flat(pred), flat(frames)).mean()
-      loss = loss + cfg.lambda_lpips * l_lpips
-      metrics["lpips"] = l_lpips
+    w_ref = apply(reference, method=self.model.encode_reference)
+    codes = apply(w_ref, apply(batch["mels"], method=self.model.encode_audio),
+                  method=self.model.latents)
+    loss, metrics, pred = 0.0, {}, None
+    if cfg.get("lambda_latent", 0.0):
+      teacher = jax.lax.stop_gradient(apply(w_ref, frames, batch["masks"], batch["mouth_shape"],
+                                            method=self.model.teacher_latents))
+      metrics["latent"] = jnp.square(codes - teacher).mean()
+      # The share of the teacher's mouth codes' variance (about their clip mean) left unexplained.
+      spread = jnp.square(teacher - teacher.mean(axis=1, keepdims=True)).mean()
+      metrics["latent_unexplained"] = jnp.square(
+          (codes - codes.mean(axis=1, keepdims=True)) -
+          (teacher - teacher.mean(axis=1, keepdims=True))).mean() / jnp.maximum(spread, 1e-12)
+      loss = loss + cfg.lambda_latent * metrics["latent"]
+    if self.decodes:
+      pred, inter = apply(masked, codes, rngs={"noise": k1}, method=self.model.decode,
+                          mutable=["intermediates"])
+      image_loss, image_metrics = losses.reconstruction(cfg, lpips_params, pred, frames,
+                                                        batch["masks"])
+      loss = loss + image_loss
+      metrics.update(image_metrics)
+      metrics.update(losses.samf_mask_means(inter["intermediates"], batch["masks"]))
+      if cfg.lambda_sync:
+        metrics["sync"] = self._sync_loss(state["sync_params"], pred, batch["mels"][:, t // 2])
+        loss = loss + cfg.lambda_sync * metrics["sync"]
+      if cfg.get("lambda_opening", 0.0):
+        metrics["opening"] = self._opening_loss(state["sync_params"], pred, frames)
+        loss = loss + cfg.lambda_opening * metrics["opening"]
     if self.adaptation:
-      w_ref = self.model.apply(variables, reference, method=self.model.encode_reference)
-      other = self.model.apply(variables, batch["sync_mels"], method=self.model.encode_audio)
-      codes = self.model.apply(variables, w_ref, other, method=self.model.latents)
-      pred_other = self.model.apply(variables, masked, codes, rngs={"noise": k2}, method=self.model.decode)
-      r_sync = self._sync_loss(state["sync_params"], pred_other, batch["sync_mels"][:, t // 2])
-      loss = loss + cfg.lambda_reg * r_sync
-      metrics["r_sync"] = r_sync
+      other = apply(batch["sync_mels"], method=self.model.encode_audio)
+      pred_other = apply(masked, apply(w_ref, other, method=self.model.latents),
+                         rngs={"noise": k2}, method=self.model.decode)
+      metrics["r_sync"] = self._sync_loss(state["sync_params"], pred_other,
+                                          batch["sync_mels"][:, t // 2])
+      loss = loss + cfg.lambda_reg * metrics["r_sync"]
     metrics["loss"] = loss
     return loss, (metrics, pred)
 
-  def _clip_mouths(self, pred, frames, masks):
-    """The mouth squares of every frame of `pred` pasted into `frames` through the mask (as the
-    output is used: the discriminator judges the mouth and its seam, not the decoder's rendering
-    of the rest), (N, T, R, R, 3) -> (N * T, S, S, 3), clip by clip."""
-    m = masks.astype(pred.dtype)
-    pasted = pred * m + frames * (1.0 - m)
-    flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
-    return mouth_crops(flat(pasted), flat(masks), self.mouth_size)
-
-  def _d_update(self, state, batch, pred):
-    """One step of the mouth discriminator: logistic loss on real vs generated mouth squares."""
-    frames = common.to_float(batch["frames"])
-    real = self._clip_mouths(frames, frames, batch["masks"])
-    fake = jax.lax.stop_gradient(self._clip_mouths(pred, frames, batch["masks"]))
-
-    def loss_fn(dp):
-      l_real = self.mouth_disc.apply({"params": dp}, real)
-      l_fake = self.mouth_disc.apply({"params": dp}, fake)
-      loss = jax.nn.softplus(l_fake).mean() + jax.nn.softplus(-l_real).mean()
-      return loss, {"d_loss": loss, "d_real": l_real.mean(), "d_fake": l_fake.mean()}
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state["d_params"])
-    return self._d_apply(state, grads), metrics
-
-  def _r1_step(self, state, batch, step):
-    """Lazy R1 on the real mouth squares (stylegan2-ada): r1_gamma / 2 * |grad D(real)|^2, weighted
-    by the interval; its double backward costs ~4 discriminator steps."""
-    frames = common.to_float(batch["frames"])
-    real = self._clip_mouths(frames, frames, batch["masks"])
-    d = self.config.mouth_disc
-
-    def loss_fn(dp):
-      grad_real = jax.grad(lambda x: self.mouth_disc.apply({"params": dp}, x).sum())(real)
-      penalty = jnp.square(grad_real).sum(axis=(1, 2, 3)).mean()
-      return penalty * (d.r1_gamma / 2) * d.r1_interval, penalty
-    grads, penalty = jax.grad(loss_fn, has_aux=True)(state["d_params"])
-    return self._d_apply(state, grads), {"d_r1": penalty}
-
-  def _d_apply(self, state, grads):
-    updates, d_opt_state = self.d_tx.update(grads, state["d_opt_state"], state["d_params"])
-    return {**state, "d_params": optax.apply_updates(state["d_params"], updates),
-            "d_opt_state": d_opt_state}
-
-  def _step(self, state, batch, step):
+  def _step(self, state, batch, step, lpips_params):
     rng = loop.step_rng(state["rng"], step)
-    grads, (metrics, pred) = jax.grad(self.loss, has_aux=True)(state["params"], state, batch, rng)
-    if self.mouth_disc is not None:  # D and G step together, both from this step's frames
-      state, d_metrics = self._d_update(state, batch, pred)
-      metrics = {**metrics, **d_metrics}
+    mask = common.trained_mask(state["params"], self.trained)
+    grads, (metrics, _) = common.grad_of_trained(self.loss, state["params"], mask, state, batch,
+                                                 rng, lpips_params)
     return common.apply_gradients(state, grads, self.tx, metrics, self.learning_rate(step))
 
   def setup(self, mesh, state_shardings):
     self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
-                                           NamedSharding(mesh, P("data")))
+                                           NamedSharding(mesh, P("data")), extra_args=1)
+    self._lpips = jax.device_put(self.lpips_params, loop.replicated(mesh))
     self._jit_sample = jax.jit(self._samples)
-    if self.mouth_disc is not None:
-      self._jit_r1 = common.replicated_jit(self._r1_step, mesh, state_shardings,
-                                           NamedSharding(mesh, P("data")))
 
   def train_step(self, state, batch, step):
-    state, metrics = self._jit_step(state, batch, jnp.int32(step))
-    if self.mouth_disc is not None and step % self.config.mouth_disc.r1_interval == 0:
-      state, r1 = self._jit_r1(state, batch, jnp.int32(step))
-      metrics = {**metrics, **r1}
-    return state, metrics
+    return self._jit_step(state, batch, jnp.int32(step), self._lpips)
 
   def _samples(self, state, batch):
-    _, (_, pred) = self.loss(state["params"], state, batch, jax.random.key(0))
     frames = common.to_float(batch["frames"])
     masked = stylelipsync.mask_frames(frames, batch["masks"])
+    variables = {"params": state["params"], **state["consts"]}
+    apply = lambda *a, **k: self.model.apply(variables, *a, **k)  # noqa: E731
+    w_ref = apply(common.to_float(batch["reference"]), method=self.model.encode_reference)
+    codes = apply(w_ref, apply(batch["mels"], method=self.model.encode_audio),
+                  method=self.model.latents)
+    pred = apply(masked, codes, noise_mode="const", method=self.model.decode)
     row = lambda x: common.to_uint8(x[:4, 2])  # noqa: E731  (the middle frame of 4 samples)
     return {"masked": row(masked), "generated": row(pred), "ground_truth": row(frames)}
 
   def summaries(self, state, batch):
     return jax.device_get(self._jit_sample(state, batch))
-
-
-def masked_l1(pred, target, masks):
-  """Mean |pred - target| over the masked (generated) pixels only: (N, T, R, R, 3) images,
-  (N, T, R, R, 1) masks. Not in the paper: it gives the mouth, a few percent of the frame, the
-  weight a whole-frame L1 spreads over pixels that SaMF reconstructs anyway."""
-  m = masks.astype(pred.dtype)
-  return (jnp.abs(pred - target) * m).sum() / (jnp.maximum(m.sum(), 1.0) * pred.shape[-1])
-
-
-def mouth_crops(images, masks, size: int):
-  """The size x size square of each image centred on its mask's centroid (shifted inside the
-  image): (N, R, R, C) images, (N, R, R, 1) masks -> (N, size, size, C). An empty mask gives the
-  centre square."""
-  r = images.shape[1]
-  m = masks.astype(jnp.float32)[..., 0]
-  coords = jnp.arange(r, dtype=jnp.float32)
-  total = m.sum(axis=(1, 2))
-  safe = jnp.maximum(total, 1.0)
-  cy = jnp.where(total > 0, (m.sum(axis=2) * coords).sum(1) / safe, (r - 1) / 2)
-  cx = jnp.where(total > 0, (m.sum(axis=1) * coords).sum(1) / safe, (r - 1) / 2)
-  top = jnp.clip(jnp.round(cy - (size - 1) / 2), 0, r - size).astype(jnp.int32)
-  left = jnp.clip(jnp.round(cx - (size - 1) / 2), 0, r - size).astype(jnp.int32)
-  channels = images.shape[-1]
-  return jax.vmap(lambda img, y, x: jax.lax.dynamic_slice(img, (y, x, 0), (size, size, channels)))(
-      images, top, left)
-
-
-def load_pretrained_lipsync(config, tree, params, consts):
-  """A lip-sync run's parameters and constants (`tree`, its checkpoint) for this run. Where the
-  model is wider than the run's (config.widen_pretrained), its parameters are embedded in this
-  run's initial ones by stylelipsync.widen_params, which keeps the model's output."""
-  shapes = lambda t: jax.tree_util.tree_map(np.shape, t)  # noqa: E731
-  if shapes(tree["params"]) == shapes(params):
-    return tree["params"], tree["consts"]
-  if not config.get("widen_pretrained", False):
-    raise ValueError(f"config.pretrained_lipsync {config.pretrained_lipsync}: its parameters' "
-                     "shapes differ from this config's model; set config.widen_pretrained=True "
-                     "to start a wider model from it")
-  if shapes(tree["consts"]) != shapes(consts):
-    raise ValueError(f"config.pretrained_lipsync {config.pretrained_lipsync}: its w_dim or "
-                     "resolution differs from this config's model; only channels may grow")
-  logging.info("widening %s's parameters (%d) to this model's (%d)", config.pretrained_lipsync,
-               stylegan2.count_params(tree["params"]), stylegan2.count_params(params))
-  return stylelipsync.widen_params(tree["params"], jax.device_get(params)), tree["consts"]
 
 
 def load_pretrained_stylegan(workdir, params, consts):
@@ -300,6 +257,6 @@ def load_pretrained_stylegan(workdir, params, consts):
   for block, weights in tree["g_ema"]["synthesis"].items():
     synthesis[block] = {**synthesis[block], **weights}
   params = {**params, "synthesis": synthesis}
-  consts = {"w_avg": {"w_avg": tree["w_avg"]["mapping"]["w_avg"]},
+  consts = {**consts, "w_avg": {"w_avg": tree["w_avg"]["mapping"]["w_avg"]},
             "noise_const": tree["noise_const"]}
   return params, consts

@@ -6,10 +6,13 @@ from lipsync_jax import input_pipeline
 
 
 def make_trainer(config):
-  from lipsync_jax.training import lipsync_trainer, stylegan2_trainer, syncnet_trainer
+  from lipsync_jax.training import (lipsync_trainer, prior_trainer, stylegan2_trainer,
+                                    syncnet_trainer)
   source = input_pipeline.open_source(config.dataset, config.data_dir, config.split)
   if config.stage == "stylegan2":
     return stylegan2_trainer.StyleGAN2Trainer(config, source)
+  if config.stage == "prior":
+    return prior_trainer.PriorTrainer(config, source)
   if config.stage == "syncnet":
     return syncnet_trainer.SyncNetTrainer(config, source)
   if config.stage == "lipsync":
@@ -20,4 +23,5 @@ def make_trainer(config):
       raise ValueError(f"config.target {config.target!r} matches no prepared segments (.npz)")
     target = input_pipeline.SegmentSource(paths)
     return lipsync_trainer.LipSyncTrainer(config, target, audio_source=source, adaptation=True)
-  raise ValueError(f"unknown stage {config.stage!r}: stylegan2, syncnet, lipsync or adaptation")
+  raise ValueError(f"unknown stage {config.stage!r}: stylegan2, prior, syncnet, lipsync "
+                   "or adaptation")

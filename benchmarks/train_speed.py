@@ -1,0 +1,121 @@
+"""Training speed of one stage's config on this machine: step time, samples/s, FLOPs, fraction of peak.
+
+  python benchmarks/train_speed.py --config configs/prior.py:proof128 \
+      --config.data_dir=runs/proof/train/tfds [--steps 10] [--terms] [--dtype bfloat16]
+
+Prints, after compilation (all devices, the config's global batch):
+  - this machine's practical peak measured now (benchmarks/model_speed.py: the faster of a 2048
+    matmul and XLA's 3x3 convolution on 64x64x512, float32);
+  - the step: seconds, samples/s, GFLOP per step from XLA's cost analysis (every jitted piece of a
+    step: StyleGAN2's D, G and lazy R1 steps), achieved GFLOP/s and the fraction of that peak;
+  - with --terms, each loss term's share of the step: the step timed again with that term's weight
+    at 0 (and its FLOPs), the share being what the term adds;
+  - the input pipeline's samples/s for this stage (its fields only, the config's threads).
+Any --config.x=y is applied, e.g. --config.pretrained_prior=RUN for a frozen decoder.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from benchmarks.model_speed import measure_peak  # noqa: E402
+from lipsync_jax.training import loop, stages  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "A training config.", lock_config=False)
+_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after two warm-up steps).")
+_TERMS = flags.DEFINE_bool("terms", False, "Time the step again without each loss term.")
+_DTYPE = flags.DEFINE_string("dtype", "", "Compute dtype (config.dtype), e.g. bfloat16.")
+flags.mark_flags_as_required(["config"])
+
+LOSS_WEIGHTS = ("lambda_lpips", "lambda_mouth_lpips", "lambda_l1", "lambda_mask_l1", "lambda_sync",
+                "lambda_opening", "lambda_latent", "lambda_reg")
+
+
+def _jitted_pieces(trainer):
+  """(jitted function, share of steps it runs in) for every jitted piece of a training step."""
+  if hasattr(trainer, "_jit_step"):
+    return [(trainer._jit_step, 1.0)]
+  return [(trainer._jit_d, 1.0), (trainer._jit_g, 1.0),
+          (trainer._jit_r1, 1.0 / trainer.config.r1_interval)]
+
+
+def measure(config, steps):
+  """(seconds per step, GFLOP per step, trainer, state, batch) of a config, compiled and warm."""
+  trainer = stages.make_trainer(config)
+  mesh = loop.make_mesh()
+  state = trainer.init_state(jax.random.key(config.seed))
+  shardings = jax.tree_util.tree_map(lambda _: loop.replicated(mesh), state)
+  trainer.setup(mesh, shardings)
+  state = jax.device_put(state, shardings)
+  it = trainer.make_iterator(0, 0, 1)
+  batch = loop.global_batch(it.batch(0), mesh)
+  if hasattr(it, "close"):
+    it.close()
+  extra = (trainer._lpips,) if hasattr(trainer, "_lpips") else ()
+  gflop = 0.0
+  for fn, share in _jitted_pieces(trainer):
+    cost = fn.lower(state, batch, jnp.int32(0), *extra).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    gflop += share * float(cost.get("flops", 0.0)) / 1e9
+  for step in range(2):  # compile and warm up
+    state, metrics = trainer.train_step(state, batch, step)
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for step in range(2, 2 + steps):
+    state, metrics = trainer.train_step(state, batch, step)
+  jax.block_until_ready(metrics)
+  return (time.perf_counter() - start) / steps, gflop, trainer
+
+
+def input_rate(trainer, steps):
+  it = trainer.make_iterator(0, 0, 1)
+  next(it)
+  start = time.perf_counter()
+  for _ in range(steps):
+    next(it)
+  seconds = time.perf_counter() - start
+  if hasattr(it, "close"):
+    it.close()
+  return steps * trainer.config.batch_size / seconds
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  if _DTYPE.value:
+    config.dtype = _DTYPE.value
+  peak = measure_peak(5)
+  print(f"{jax.device_count()} x {jax.devices()[0].device_kind}; peak measured now: "
+        f"{peak:.0f} GFLOP/s (float32)")
+  seconds, gflop, trainer = measure(config, _STEPS.value)
+  batch = config.batch_size
+  print(f"{config.stage} (batch {batch}, {config.model.resolution}x{config.model.resolution}): "
+        f"{seconds:.3f} s/step, {batch / seconds:.1f} samples/s, {gflop:.1f} GFLOP/step, "
+        f"{gflop / seconds:.1f} GFLOP/s = {100 * gflop / seconds / peak:.0f}% of peak")
+  if _TERMS.value:
+    for key in LOSS_WEIGHTS:
+      if not config.get(key, 0.0):
+        continue
+      without = config.copy_and_resolve_references()
+      without[key] = 0.0
+      try:
+        s, g, _ = measure(without, max(2, _STEPS.value // 2))
+      except ValueError as e:  # e.g. the prior without any image loss
+        print(f"  {key}: not measurable alone ({e})")
+        continue
+      print(f"  {key}={config[key]:g}: {100 * (1 - s / seconds):5.1f}% of the time, "
+            f"{100 * (1 - g / gflop):5.1f}% of the FLOPs ({seconds - s:.3f} s, {gflop - g:.1f} GFLOP)")
+  rate = input_rate(trainer, max(3, _STEPS.value // 2))
+  print(f"input pipeline ({config.get('data_threads', 8)} threads, this stage's fields): "
+        f"{rate:.1f} samples/s = {rate / (batch / seconds):.2f}x what the step consumes")
+
+
+if __name__ == "__main__":
+  app.run(main)
