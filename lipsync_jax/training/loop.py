@@ -111,10 +111,6 @@ class LoopResult:
   metrics: dict
 
 
-def _to_float(metrics):
-  return {k: float(np.asarray(v)) for k, v in jax.device_get(metrics).items()}
-
-
 def save_config(config, workdir: str):
   """workdir/config.json: what inference and export need to rebuild the model."""
   from lipsync_jax import fileio
@@ -176,28 +172,47 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
     state = jax.device_put(state, shardings)
   iterator = trainer.make_iterator(start, jax.process_index(), jax.process_count())
   preemption = _Preemption()
-  metrics = {}
+  metrics, pending = {}, []
   step = start
   last_time, last_step = time.perf_counter(), start
+  # Steps are dispatched without waiting for them, so the host prepares the next batch while the
+  # device computes; their metrics are fetched when they are logged or checkpointed (or every step
+  # where CPU collectives over several host devices could deadlock out of order).
+  every_step = jax.default_backend() == "cpu" and jax.device_count() > 1
+
+  def fetch():
+    """The pending steps' metrics as floats, checked in order: a non-finite value stops the run
+    naming its step, before anything after it is checkpointed."""
+    latest = {}
+    for at, values in jax.device_get(pending):
+      latest = {k: float(np.asarray(v)) for k, v in values.items()}
+      bad = {k: v for k, v in latest.items() if not np.isfinite(v)}
+      if bad:
+        raise FloatingPointError(f"non-finite {bad} at step {at}; last checkpoint: "
+                                 f"{checkpoints.latest_step()}")
+    pending.clear()
+    return latest
+
   try:
     while step < config.num_steps:
       batch = global_batch(next(iterator), mesh)
-      state, metrics = trainer.train_step(state, batch, step)
-      metrics = _to_float(metrics)  # one small transfer per step: also keeps CPU collectives in order
-      bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
-      if bad:
-        raise FloatingPointError(f"non-finite {bad} at step {step}; last checkpoint: "
-                                 f"{checkpoints.latest_step()}")
+      state, step_metrics = trainer.train_step(state, batch, step)
+      pending.append((step, step_metrics))
       step += 1
       report(step)
-      if step % config.get("log_every", 50) == 0 or step == config.num_steps:
+      logging_now = step % config.get("log_every", 50) == 0 or step == config.num_steps
+      saving_now = (step % config.checkpoint_every == 0 or step == config.num_steps or
+                    preemption.requested)
+      if every_step or logging_now or saving_now:
+        metrics = fetch() or metrics
+      if logging_now:
         now = time.perf_counter()
         metrics["steps_per_second"] = (step - last_step) / max(now - last_time, 1e-9)
         last_time, last_step = now, step
         writer.write_scalars(step, metrics)
       if hasattr(trainer, "summaries") and step % config.get("image_every", 500) == 0:
         writer.write_images(step, trainer.summaries(state, batch))
-      if step % config.checkpoint_every == 0 or step == config.num_steps or preemption.requested:
+      if saving_now:
         checkpoints.save(step, state, {"step": step, "iterator": iterator.get_state()},
                          force=preemption.requested)
       if preemption.requested:
