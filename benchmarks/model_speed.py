@@ -50,7 +50,7 @@ def measure_peak(repeats):
 
 def torch_baseline(synthesis, variables, ws_np, repeats):
   import torch
-  from benchmarks import torch_stylegan2
+  from lipsync_jax.models import stylegan2_torch as torch_stylegan2
   torch.set_num_threads(len(os.sched_getaffinity(0)))
   channels = {r: stylegan2.channels_for(r) for r in stylegan2.block_resolutions(256)}
   gen = torch_stylegan2.build(256, channels)

@@ -34,7 +34,7 @@ import numpy as np
 
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_geometry as fg
-from lipsync_jax import face_crop, masking, media
+from lipsync_jax import face_crop, masking, media, segments
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 SAMPLES_PER_FRAME = audio_lib.SAMPLE_RATE // audio_lib.FPS
@@ -271,17 +271,8 @@ def _segments(item, audio, max_frames, config, mesh, timer):
                            f"but in no run of {config.min_frames} consecutive frames")
 
 
-def save_segment(segment: dict, path: str):
-  with media.atomic_path(path) as tmp:
-    with open(tmp, "wb") as f:
-      np.savez(f, **segment)
-
-
-def load_segment(path: str) -> dict:
-  with np.load(path) as z:
-    out = {k: z[k] for k in z.files}
-  out["meta"] = json.loads(str(out["meta"]))
-  return out
+save_segment = segments.save_segment  # the format is lipsync_jax.segments'
+load_segment = segments.load_segment
 
 
 def decode_frame(segment: dict, index: int) -> np.ndarray:

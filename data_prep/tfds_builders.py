@@ -14,7 +14,8 @@ clips/) or the raw videos, which the builder processes itself with the same per-
 sequentially, or as an Apache Beam pipeline when a beam runner is given (DirectRunner with several
 workers here; Dataflow, Flink or Spark on a cluster). Splits are identity-disjoint by construction.
 
-Each example is one face segment of a video (up to 30 s):
+Each example is one face segment of a video (up to 30 s); the features are defined in
+lipsync_jax/segments.py, the contract that training reads:
 
   clip_id           text     '<video key>__<segment>'
   identity          text
@@ -49,52 +50,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_prep import prepare
+from lipsync_jax import segments
 
-SIZE = 256
-MASK_BYTES = SIZE // 8
-
-
-def features() -> tfds.features.FeaturesDict:
-  # Arrays are stored as raw bytes (masks zlib-compressed): protobuf number lists would make
-  # reading a clip ~30x slower.
-  raw, zlib_ = tfds.features.Encoding.BYTES, tfds.features.Encoding.ZLIB
-  seq = lambda *shape: tfds.features.Tensor(shape=(None,) + shape, dtype=np.float32, encoding=raw)  # noqa: E731
-  return tfds.features.FeaturesDict({
-      "clip_id": tfds.features.Text(),
-      "identity": tfds.features.Text(),
-      "source": tfds.features.Text(),
-      "start_frame": tfds.features.Scalar(dtype=np.int32),
-      "num_frames": tfds.features.Scalar(dtype=np.int32),
-      # JPEG bytes per frame, left encoded so that readers decode only the frames they sample.
-      "frames": tfds.features.Tensor(shape=(None,), dtype=np.object_),
-      "lip_mask": tfds.features.Tensor(shape=(None, SIZE, MASK_BYTES), dtype=np.uint8,
-                                       encoding=zlib_),
-      "rect_mask": tfds.features.Tensor(shape=(None, SIZE, MASK_BYTES), dtype=np.uint8,
-                                        encoding=zlib_),
-      "landmarks": seq(478, 3),
-      "head_rotation": seq(3, 3),
-      "head_translation": seq(3),
-      "head_scale": seq(),
-      "mouth_opening": seq(),
-      "mel": seq(80),
-  })
-
-
-def segment_to_example(segment: dict) -> tuple[str, dict]:
-  """A processed segment (data_prep.prepare) as a TFDS example keyed by its clip id."""
-  meta = segment["meta"] if isinstance(segment["meta"], dict) else json.loads(str(segment["meta"]))
-  offsets = segment["frames_offsets"]
-  data = segment["frames_jpeg"]
-  frames = np.array([data[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)],
-                    dtype=object)
-  example = {
-      "clip_id": meta["clip_id"], "identity": meta["identity"], "source": meta["source"],
-      "start_frame": int(meta["start_frame"]),
-      "num_frames": len(frames), "frames": frames,
-      **{k: segment[k] for k in ("lip_mask", "rect_mask", "landmarks", "head_rotation",
-                                 "head_translation", "head_scale", "mouth_opening", "mel")},
-  }
-  return meta["clip_id"], example
+features = segments.features
+segment_to_example = segments.segment_to_example
 
 
 def _is_prepared(root: str) -> bool:
@@ -113,7 +72,7 @@ def _prepared_videos(root: str) -> list[dict]:
 class _TalkingFaceBuilder(tfds.core.GeneratorBasedBuilder):
   """Shared logic; subclasses name the layout and the split rule."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version(segments.DATASET_VERSION)
   RELEASE_NOTES = {"1.0.0": "First release.",
                    "1.1.0": "start_frame: where the segment starts in its source video."}
   LAYOUT = "folder"
@@ -149,7 +108,7 @@ class _TalkingFaceBuilder(tfds.core.GeneratorBasedBuilder):
     """Examples from prepared segment files, or from raw videos through prepare.process_video
     (in a Beam pipeline when the build has a runner)."""
     if prepared:
-      return (segment_to_example(prepare.load_segment(path)) for path in sources)
+      return (segment_to_example(segments.load_segment(path)) for path in sources)
     if self.use_beam:
       beam = tfds.core.lazy_imports.apache_beam
       return beam.Create(sources) | beam.FlatMap(_video_examples)

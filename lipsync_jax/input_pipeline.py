@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from lipsync_jax import audio as audio_lib
-from lipsync_jax import face_geometry
+from lipsync_jax import face_geometry, segments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,20 +59,7 @@ ALL_FIELDS = ("frames", "masks", "mels", "reference", "sync_mels", "shifted_mel"
               "mouth_shape", "clip_index", "start_frame")
 
 
-def open_split(name: str, data_dir: str, split: str):
-  """The array_record data source of a TFDS split (random access, no TensorFlow)."""
-  import tensorflow_datasets as tfds
-  from data_prep import tfds_builders  # noqa: F401  (registers the builders)
-  builder = tfds.builder(name, data_dir=data_dir)
-  if not builder.is_prepared():
-    root = os.path.join(data_dir, name)
-    found = sorted(os.listdir(root)) if os.path.isdir(root) else []
-    raise FileNotFoundError(
-        f"{data_dir}: no {name} dataset version {builder.version}" +
-        (f" (it holds {', '.join(found)}: built by an older version of this code)" if found else "") +
-        f"; build it with python -m data_prep.build_tfds --dataset {name} --manual_dir PREPARED "
-        f"--data_dir {data_dir}")
-  return builder.as_data_source(split)
+open_split = segments.open_split
 
 
 def pipeline_config(config, **overrides) -> PipelineConfig:
@@ -282,10 +269,9 @@ class SegmentSource(Sequence):
   few seconds of a target person's video that adaptation trains on."""
 
   def __init__(self, paths: list[str]):
-    from data_prep import prepare, tfds_builders
     if not paths:
       raise ValueError("no prepared segments given")
-    self.examples = [tfds_builders.segment_to_example(prepare.load_segment(p))[1] for p in paths]
+    self.examples = [segments.segment_to_example(segments.load_segment(p))[1] for p in paths]
 
   def __len__(self):
     return len(self.examples)

@@ -2,7 +2,7 @@
 
 Equalized learning rate: weights are stored N(0, 1) / lr_multiplier and scaled by their gain at run
 time. Parameter shapes are the PyTorch ones transposed to NHWC conventions (dense: (in, out);
-conv: (k, k, in, out)), so checkpoints convert by transposition (see benchmarks/stylegan2_parity.py).
+conv: (k, k, in, out)), so checkpoints convert by transposition (see models/stylegan2_torch.py).
 
 Channels follow NVIDIA's table min(channel_base / resolution, channel_max); the default
 channel_base=16384, channel_max=512 gives StyleLipSync's 512 up to 32x32, then 256, 128, 64 and

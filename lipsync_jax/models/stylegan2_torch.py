@@ -4,7 +4,8 @@ Two quirks of the package are handled here: at import it compiles CUDA kernels (
 fused_bias_act) with torch's extension loader, which fails on a CPU machine, so plain-PyTorch
 versions of both modules are installed first; and its ToRGB layers emit one channel, so they are
 rebuilt with three. Weights are copied from a lipsync_jax Generator/SynthesisNetwork, so both
-networks compute the same function.
+networks compute the same function (`parity`: tests/test_parity.py and
+benchmarks/stylegan2_parity.py). Needs the `baseline` extra (torch, stylegan2-torch).
 """
 
 import sys
@@ -105,3 +106,29 @@ def synthesize(gen, ws: np.ndarray, noises) -> np.ndarray:
   with torch.no_grad():
     img = gen([_t(ws)], input_type="w_plus", noises=noises)
   return img.permute(0, 2, 3, 1).numpy()
+
+
+TOLERANCE = 1e-4
+
+
+def parity(resolution: int = 256, batch: int = 2, seed: int = 0) -> tuple[float, float]:
+  """max |ours - PyTorch| of the synthesis network (StyleLipSync's channels) on the same W+ codes,
+  weights and const noise, and the outputs' largest magnitude."""
+  import jax
+  import jax.numpy as jnp
+  from lipsync_jax.models import stylegan2
+  synthesis = stylegan2.SynthesisNetwork(resolution)
+  ws = jax.random.normal(jax.random.key(seed), (batch, synthesis.num_ws, 512))
+  variables = jax.jit(lambda k: synthesis.init({"params": k, "noise": k}, ws, noise_mode="const"))(
+      jax.random.key(seed + 1))
+  # Noise strengths start at zero; make them count so the noise path is compared too.
+  params = jax.tree_util.tree_map_with_path(
+      lambda p, x: jnp.full_like(x, 0.3) if "noise_strength" in jax.tree_util.keystr(p) else x,
+      variables["params"])
+  variables = {**variables, "params": params}
+  ours = np.asarray(jax.jit(lambda v, w: synthesis.apply(v, w, noise_mode="const"))(variables, ws))
+  channels = {r: stylegan2.channels_for(r) for r in stylegan2.block_resolutions(resolution)}
+  gen = build(resolution, channels)
+  noises = copy_synthesis(gen, jax.device_get(params), jax.device_get(variables["noise_const"]))
+  theirs = synthesize(gen, np.asarray(ws), noises)
+  return float(np.abs(ours - theirs).max()), float(np.abs(theirs).max())
