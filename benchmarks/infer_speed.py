@@ -1,6 +1,6 @@
 """End-to-end inference speed on CPU, split into decode, face tracking, model, paste-back and encode.
 
-  python benchmarks/infer_speed.py [--checkpoint WORKDIR | --config configs/lipsync_tiny.py]
+  python benchmarks/infer_speed.py [--checkpoint WORKDIR | --config configs/lipsync.py:tiny]
       [--video V.mp4] [--audio A.wav] [--frames 100] [--batch_size 8]
 
 Without --checkpoint the model of --config is initialised at random (speed does not depend on the
@@ -27,10 +27,11 @@ from lipsync_jax import export, inference, media, watermark  # noqa: E402
 
 
 def random_backend(config_path: str, batch_size: int) -> inference.Backend:
+  config_path, *variant = config_path.split(":")
   spec = importlib.util.spec_from_file_location("cfg", config_path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  config = module.get_config().to_dict()
+  config = module.get_config(*variant).to_dict()
   from lipsync_jax.models import stylelipsync
   m = config["model"]
   model = stylelipsync.from_config(m)
@@ -51,7 +52,7 @@ def timed(fn, n):
 def main():
   p = argparse.ArgumentParser()
   p.add_argument("--checkpoint")
-  p.add_argument("--config", default="configs/lipsync_tiny.py")
+  p.add_argument("--config", default="configs/lipsync.py:tiny")
   p.add_argument("--video")
   p.add_argument("--audio")
   p.add_argument("--frames", type=int, default=100)

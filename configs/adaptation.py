@@ -1,46 +1,57 @@
-"""Few-shot adaptation (paper 4) of a lip-sync run on the decoder prior (configs/lipsync.py).
+"""Stage 4, few-shot adaptation (paper 4) of a lip-sync run to one person.
 
   python -m lipsync_jax.train --config configs/adaptation.py:proof128 --workdir runs/adapted \
       --config.pretrained_lipsync=runs/lipsync --config.pretrained_syncnet=runs/syncnet \
       --config.target='runs/prepared/clips/PERSON__*.npz'
 
-The decoder (the synthesis network) trains on a few seconds of the target person with the prior's
-image losses on frames driven by their own audio, plus lambda_reg * R_sync (eq. 9) on audio drawn
-from the training set; the encoders and MaLS stay frozen. Variants: tiny, proof128, vox256.
+The decoder (the synthesis network) trains on a few seconds of the target person, plus
+lambda_reg * R_sync (eq. 9) on audio drawn from the training set; the encoders and MaLS stay
+frozen. Variants: tiny, proof128, gpu128, vox256 (on a decoder prior: its image losses, on codes
+of the target's own audio) and paper256 (the paper's LPIPS and sync loss, on a StyleGAN2).
 """
 
 from configs import base
 
 
 def get_config(variant="proof128"):
+  paper = variant == "paper256"
   c = base.get_config()
   c.stage = "adaptation"
-  c.model = base.model_config(variant, "configs/adaptation.py")
-  c.syncnet.update(base.SYNCNETS[variant])
+  c.model = base.model_config("vox256" if paper else variant, "configs/adaptation.py")
+  c.syncnet.update(base.SYNCNETS["vox256" if paper else variant])
   c.target = ""  # glob of prepared segments (.npz) of the target person's few seconds of video
   c.augment = False
   c.lambda_latent = 0.0
-  c.lambda_l1 = 10.0
-  c.lambda_mask_l1 = 30.0
-  c.lambda_mouth_lpips = 10.0
+  # The codes the image losses decode: "audio" (the paper: the frozen encoders' codes of the
+  # target's own audio) or "teacher" (the prior's codes of the target's real frames and meshes).
+  c.image_codes = "audio"
+  c.lambda_l1 = 0.0 if paper else 10.0
+  c.lambda_mask_l1 = 0.0 if paper else 30.0
+  c.lambda_mouth_lpips = 0.0 if paper else 10.0
   c.mouth_crop = 0.5
-  c.lambda_lpips = 0.0
+  c.lambda_lpips = 10.0 if paper else 0.0
   c.lambda_opening = 0.0
-  c.lambda_sync = 0.0
+  c.lambda_sync = 0.1 if paper else 0.0
   c.lambda_reg = 0.1
-  c.learning_rate = 3e-4
+  c.learning_rate = 1e-4 if paper else 3e-4
   c.lr_schedule = "constant"
   c.lr_final_fraction = 0.1
   c.trained_labels = ""  # the stage's default: the synthesis network
-  c.pretrained_lipsync = ""
+  c.pretrained_lipsync = "runs/lipsync_vox256" if paper else ""
   c.pretrained_prior = ""
   c.pretrained_stylegan = ""
-  c.pretrained_syncnet = ""
+  c.pretrained_syncnet = "runs/syncnet_vox256" if paper else ""
   c.min_syncnet_accuracy = 0.75
   c.syncnet_check_split = "test"
   c.data_threads = 2
-  c.batch_size = 4
-  c.num_steps = 200 if variant != "vox256" else 2000
-  c.checkpoint_every = 100
+  sizes = {"tiny": (4, 100), "proof128": (4, 200), "gpu128": (16, 500), "vox256": (4, 2000),
+           "paper256": (4, 2000)}
+  if variant not in sizes:
+    raise ValueError(f"configs/adaptation.py: unknown variant {variant!r} ({', '.join(sizes)})")
+  c.batch_size, c.num_steps = sizes[variant]
+  c.checkpoint_every = 100 if variant in ("tiny", "proof128") else 500
   c.log_every = 20
+  if paper:
+    c.dataset = "voxceleb2"
+    c.data_dir = "gs://YOUR_BUCKET/tfds"
   return c

@@ -33,12 +33,14 @@ MODELS = {
                  face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256)),
     "proof128": dict(resolution=128, w_dim=64, channel_base=2048, channel_max=64,
                      face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256)),
+    "gpu128": dict(resolution=128, w_dim=64, channel_base=2048, channel_max=64,
+                   face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256)),
     "vox256": dict(resolution=256, w_dim=512, channel_base=16384, channel_max=512,
                    face_stem_channels=32, code_dim=64, audio_widths=(64, 128, 256, 512)),
 }
 # The SyncNet each size's lip-sync stage loads (configs/syncnet_*.py train them).
 SYNCNETS = {"tiny": dict(embed_dim=128, width=0.25), "proof128": dict(embed_dim=128, width=0.25),
-            "vox256": dict(embed_dim=512, width=1.0)}
+            "gpu128": dict(embed_dim=128, width=0.25), "vox256": dict(embed_dim=512, width=1.0)}
 
 
 def model_config(variant: str, config_file: str):

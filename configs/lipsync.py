@@ -1,57 +1,61 @@
-"""Lip-sync (paper 3.4) on a decoder prior (configs/prior.py), the synthesis frozen as in the paper.
+"""Stage 3, lip-sync (paper 3.4).
 
   python -m lipsync_jax.train --config configs/lipsync.py:proof128 --workdir runs/lipsync \
-      --config.pretrained_prior=runs/prior --config.pretrained_syncnet=runs/syncnet
+      --config.pretrained_prior=runs/prior
 
-The latent teacher pulls the audio-driven codes w~_t (eq. 4) towards the prior's codes of the real
-frames; the image losses and the sync loss (eqs. 6-7) can be added (they run the decoder).
-Variants: tiny, proof128, vox256 (base.MODELS).
+On a decoder prior (configs/prior.py; variants tiny, proof128, gpu128, vox256): the synthesis
+frozen as in the paper, the latent teacher pulls the audio-driven codes w~_t (eq. 4) towards the
+prior's codes of the real frames, training the audio encoder and MaLS; the image losses and the
+sync loss (eqs. 6-7) can be added (they run the decoder).
+On a StyleGAN2 (variant paper256): the paper's 10 * multi-scale LPIPS + 0.1 * sync loss, SaMF, the
+encoders and MaLS trained, Adam at 1e-4.
 """
 
 from configs import base
 
 
 def get_config(variant="proof128"):
+  paper = variant == "paper256"
   c = base.get_config()
   c.stage = "lipsync"
-  c.model = base.model_config(variant, "configs/lipsync.py")
-  c.syncnet.update(base.SYNCNETS[variant])  # must match the SyncNet run it loads
-  c.augment = True
-  c.lambda_latent = 1.0
-  c.lambda_sync = 0.0
-  c.lambda_lpips = 0.0
-  c.lambda_l1 = 0.0
-  c.lambda_mask_l1 = 0.0
-  c.lambda_mouth_lpips = 0.0
+  c.model = base.model_config("vox256" if paper else variant, "configs/lipsync.py")
+  c.syncnet.update(base.SYNCNETS["vox256" if paper else variant])  # as the SyncNet run it loads
+  c.augment = variant in ("tiny", "proof128", "gpu128")
+  c.lambda_latent = 0.0 if paper else 1.0
+  c.image_codes = "audio"  # what the image losses decode (adaptation may use "teacher")
+  c.lambda_lpips = 10.0 if paper else 0.0
+  c.lambda_sync = 0.1 if paper else 0.0
+  c.lambda_l1 = 0.0  # not in the paper: L1 on the frame
+  c.lambda_mask_l1 = 0.0  # not in the paper: L1 over the masked pixels only
+  c.lambda_mouth_lpips = 0.0  # not in the paper: LPIPS on the square around the mouth
   c.mouth_crop = 0.5
-  c.lambda_opening = 0.0
-  c.learning_rate = 1e-3
-  c.lr_schedule = "cosine"
+  c.lambda_opening = 0.0  # not in the paper: the SyncNet tower's mouth opening
+  c.learning_rate = 1e-4 if paper else 1e-3
+  c.lr_schedule = "constant" if paper else "cosine"
   c.lr_final_fraction = 0.05
-  c.trained_labels = "audio_encoder,mals"  # the prior's reference encoder gives w_ref as it did
-  c.pretrained_prior = ""
-  c.pretrained_syncnet = ""
+  # Comma-separated labels to train; empty: SaMF, the face, reference and audio encoders and MaLS.
+  c.trained_labels = "" if paper else "audio_encoder,mals"
+  c.pretrained_prior = ""  # workdir of a decoder-prior run
+  c.pretrained_stylegan = ""  # workdir of a StyleGAN2 run (its EMA synthesis, w_avg, noise)
+  c.pretrained_lipsync = ""  # workdir of a lip-sync run to continue from
+  c.pretrained_syncnet = ""  # workdir of a SyncNet run (the sync losses; lambda_opening)
   # The sync losses refuse a SyncNet that ranks aligned audio above 3-12-frame-shifted audio in fewer
   # held-out windows (syncnet_check_split of the dataset) than this; 0 skips the check.
   c.min_syncnet_accuracy = 0.75
   c.syncnet_check_split = "test"
-  c.pretrained_stylegan = ""
-  c.pretrained_lipsync = ""
   c.data_threads = 2
-  if variant == "tiny":
-    c.batch_size = 8
-    c.num_steps = 300
-    c.checkpoint_every = 100
-    c.log_every = 20
-  elif variant == "proof128":
-    c.batch_size = 16
-    c.num_steps = 1500
-    c.checkpoint_every = 250
-    c.log_every = 50
-  else:
-    c.batch_size = 64
-    c.num_steps = 100_000
-    c.checkpoint_every = 5000
-    c.log_every = 500
+  if paper:
+    c.dataset = "voxceleb2"
+    c.data_dir = "gs://YOUR_BUCKET/tfds"
+    c.pretrained_stylegan = "runs/stylegan2_vox256"
+    c.pretrained_syncnet = "runs/syncnet_vox256"
+    c.image_every = 1000
+  sizes = {"tiny": (8, 300, 100, 20), "proof128": (16, 800, 200, 50),
+           "gpu128": (64, 5000, 1000, 200), "vox256": (64, 100_000, 5000, 500),
+           "paper256": (16, 300_000, 5000, 50)}
+  if variant not in sizes:
+    raise ValueError(f"configs/lipsync.py: unknown variant {variant!r} ({', '.join(sizes)})")
+  c.batch_size, c.num_steps, c.checkpoint_every, c.log_every = sizes[variant]
+  if variant in ("gpu128", "vox256", "paper256"):
     c.data_threads = 16
   return c

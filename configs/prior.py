@@ -1,9 +1,10 @@
-"""The decoder prior by autoencoding (lipsync_jax/training/prior_trainer.py; not in the paper).
+"""The decoder prior by autoencoding (lipsync_jax/training/prior_trainer.py; not in the paper): the
+stand-in for stage 1 where no pretrained StyleGAN2 exists.
 
   python -m lipsync_jax.train --config configs/prior.py:proof128 --workdir runs/prior
 
-Variants (base.MODELS): tiny (64x64, tests and the demo), proof128 (128x128 on 2 CPU cores: the
-learning measure), vox256 (the paper's model size, for an accelerator).
+Variants (base.MODELS): tiny (64x64: tests), proof128 (128x128 on 2 CPU cores: the learning
+measure and the demo), gpu128 (the same model on one accelerator), vox256 (the paper's size).
 """
 
 from configs import base
@@ -14,7 +15,7 @@ def get_config(variant="proof128"):
   c.stage = "prior"
   c.model = base.model_config(variant, "configs/prior.py")
   c.num_frames = 1  # frames per sample: the prior needs no clips; more faces per batch help more
-  c.augment = True
+  c.augment = variant != "vox256"
   c.lambda_l1 = 10.0
   c.lambda_mask_l1 = 30.0  # the mouth is a few percent of the frame
   c.lambda_mouth_lpips = 10.0
@@ -26,22 +27,14 @@ def get_config(variant="proof128"):
   c.trained_labels = ""  # the stage's default: synthesis, samf, face/reference/frame encoders
   c.pretrained_prior = ""  # continue another prior run
   c.data_threads = 2
-  if variant == "tiny":
-    c.batch_size = 8
-    c.num_steps = 300
-    c.checkpoint_every = 100
-    c.log_every = 20
-  elif variant == "proof128":
-    c.batch_size = 16
-    c.num_steps = 3000
-    c.checkpoint_every = 250
-    c.log_every = 50
-  else:
-    c.augment = False
-    c.learning_rate = 1e-3
-    c.batch_size = 64
-    c.num_steps = 200_000
-    c.checkpoint_every = 5000
-    c.log_every = 500
+  c.batch_size = {"tiny": 8, "proof128": 16, "gpu128": 64, "vox256": 64}[variant]
+  c.num_steps = {"tiny": 300, "proof128": 3000, "gpu128": 20_000, "vox256": 200_000}[variant]
+  c.checkpoint_every = {"tiny": 100, "proof128": 250, "gpu128": 1000, "vox256": 5000}[variant]
+  c.log_every = {"tiny": 20, "proof128": 50, "gpu128": 200, "vox256": 500}[variant]
+  if variant in ("gpu128", "vox256"):
     c.data_threads = 16
+  if variant == "vox256":
+    c.dataset = "voxceleb2"
+    c.data_dir = "gs://YOUR_BUCKET/tfds"
+    c.learning_rate = 1e-3
   return c

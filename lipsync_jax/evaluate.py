@@ -296,14 +296,17 @@ def mouth_strip(real: np.ndarray, generated: np.ndarray, masks: np.ndarray, colu
 def evaluate(backend: inference.Backend, syncnet_dir: str | None, data_dir: str,
              dataset: str = "synthetic_talking_faces", split: str = "test", num_clips: int = 8,
              max_frames: int = 100, mask: str | None = None, progress: bool = True,
-             strip_path: str | None = None) -> dict:
-  """The report (see the module's docstring); with `strip_path`, the first clip's real and
-  generated mouths (own audio) as an image there (mouth_strip)."""
+             strip_path: str | None = None, exclude=()) -> dict:
+  """The report (see the module's docstring) on the first `num_clips` clips of the split whose ids
+  are not in `exclude` (e.g. the clip a model was adapted on); with `strip_path`, the first clip's
+  real and generated mouths (own audio) as an image there (mouth_strip)."""
   from tqdm import tqdm
   source = input_pipeline.open_split(dataset, data_dir, split)
   r = backend.resolution
   mask = mask or backend.meta.get("mask", "pose")
-  clips = [_clip(source, i, r, mask, max_frames) for i in range(min(num_clips, len(source)))]
+  exclude = set(exclude)
+  chosen = [i for i in range(len(source)) if _text(source[i]["clip_id"]) not in exclude]
+  clips = [_clip(source, i, r, mask, max_frames) for i in chosen[:num_clips]]
   if len(clips) < 2:
     raise ValueError(f"{data_dir} {split}: cross-identity evaluation needs at least 2 clips")
   sync = SyncNetEmbedder(syncnet_dir) if syncnet_dir else None
@@ -426,6 +429,8 @@ def main(argv=None):
   p.add_argument("--dataset", default="synthetic_talking_faces")
   p.add_argument("--split", default="test")
   p.add_argument("--num_clips", type=int, default=8)
+  p.add_argument("--exclude", default="", help="comma-separated clip ids to leave out (the "
+                 "clip a model was adapted on: its id is its prepared file's name)")
   p.add_argument("--max_frames", type=int, default=100)
   p.add_argument("--mask", choices=("pose", "rect"), default=None)
   p.add_argument("--output_dir", required=True)
@@ -441,6 +446,7 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     report = evaluate(backend, args.syncnet, args.data_dir, args.dataset, args.split,
                       args.num_clips, args.max_frames, args.mask, progress=not args.quiet,
+                      exclude=[x for x in args.exclude.split(",") if x],
                       strip_path=os.path.join(args.output_dir, "mouths.png"))
   except (FileNotFoundError, ValueError, media.MediaError) as e:
     print(f"error: {e}", file=sys.stderr)

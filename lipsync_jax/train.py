@@ -1,6 +1,6 @@
 """Trains one stage of StyleLipSync.
 
-  python -m lipsync_jax.train --config configs/lipsync_tiny.py --workdir runs/lipsync \
+  python -m lipsync_jax.train --config configs/lipsync.py:proof128 --workdir runs/lipsync \
       [--config.batch_size=8 ...]
 
 Resumes from the latest checkpoint in --workdir; SIGTERM saves and exits; metrics and sample

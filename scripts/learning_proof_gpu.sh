@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# The training of the learning measurement (README, "Does it learn?") on one accelerator, in
-# about 9 minutes: the SyncNet, then lip-sync at a constant rate, then a cosine decay from there,
-# each stopped by time with SIGTERM (the loop checkpoints on it), then the weights exported as
-# .npz files (lipsync_jax.weights) that `python -m lipsync_jax.weights import` turns back into
-# runs for `evaluate` and `infer`. It reads a pack of the training split (data_prep.pack), so the
-# machine needs JAX with its accelerator plugin, flax, optax, orbax-checkpoint, OpenCV and
-# ml_collections, but no TensorFlow, TFDS, librosa, PyAV or MediaPipe.
+# The recipe of scripts/learning_proof.sh on one accelerator in about 8 minutes: the SyncNet, the
+# decoder prior, lip-sync by the latent teacher and adaptation to one held-out clip, each stopped by
+# time with SIGTERM (the loop checkpoints on it; the cosine schedules are sized to the steps the
+# phase reaches), then the weights exported as .npz files (lipsync_jax.weights) that `python -m
+# lipsync_jax.weights import` turns back into runs for `evaluate` and `infer`. It reads packs of
+# the training split and of the adaptation target (data_prep.pack), so the machine needs JAX with
+# its accelerator plugin, flax, optax, orbax-checkpoint, OpenCV and ml_collections, but no
+# TensorFlow, TFDS, librosa, PyAV or MediaPipe.
 #
-#   bash scripts/learning_proof_gpu.sh PACK.npz OUT_DIR [SYNCNET_S CONSTANT_S DECAY_S]
-# PROOF_GPU_ARGS adds --config flags to every phase (e.g. "--config.batch_size=2" for a dry run);
-# PROOF_GPU_SYNCNET=RUN uses that SyncNet run (e.g. one trained on CPU) and skips the first phase.
+#   bash scripts/learning_proof_gpu.sh TRAIN_PACK.npz TARGET.npz OUT_DIR \
+#       [SYNCNET_S PRIOR_S LIPSYNC_S ADAPT_S]
+# TARGET.npz is a prepared segment of the held-out person (data_prep.prepare's clips/*.npz). A pack
+# holds one split, so adaptation's R_sync there skips the SyncNet's held-out check
+# (min_syncnet_accuracy=0): check the SyncNet afterwards with evaluate.
+# PROOF_GPU_ARGS adds --config flags to every phase (e.g. "--config.batch_size=2" for a dry run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PACK=$1
-OUT=$2
-SYNC_S=${3:-80}
-CONST_S=${4:-300}
-DECAY_S=${5:-130}
+TARGET=$2
+OUT=$3
+SYNC_S=${4:-90}
+PRIOR_S=${5:-240}
+LIPSYNC_S=${6:-60}
+ADAPT_S=${7:-60}
 PY=${PYTHON:-python3}
 WORK=${PROOF_GPU_DIR:-/tmp/learning_proof_gpu}
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=3
 mkdir -p "$OUT" "$WORK"
 read -r -a EXTRA <<<"${PROOF_GPU_ARGS:-}"
-
-latest_step() {
-  ls "$1/checkpoints" 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1
-}
 
 phase() {  # seconds, then the train arguments
   local seconds=$1
@@ -36,20 +38,15 @@ phase() {  # seconds, then the train arguments
   echo "== $* : rc $?, $((SECONDS - start)) s"
 }
 
-SYNCNET=${PROOF_GPU_SYNCNET:-$WORK/syncnet}
-[ -n "${PROOF_GPU_SYNCNET:-}" ] ||
-  phase "$SYNC_S" --config configs/syncnet_synthetic128.py --workdir "$WORK/syncnet"
-phase "$CONST_S" --config configs/lipsync_synthetic128.py --workdir "$WORK/lipsync" \
-    --config.pretrained_syncnet="$SYNCNET"
-# The decay phase gets as many steps as the constant phase made in the same time (its compile
-# included), so the cosine reaches its end before the time does.
-const_steps=$(latest_step "$WORK/lipsync")
-decay_steps=$(( ${const_steps:-0} * DECAY_S * 9 / (CONST_S * 10) + 1 ))
-phase "$DECAY_S" --config configs/lipsync_synthetic128.py --workdir "$WORK/lipsync_decay" \
-    --config.pretrained_syncnet="$SYNCNET" --config.pretrained_lipsync="$WORK/lipsync" \
-    --config.lr_schedule=cosine --config.lambda_sync=2.0 --config.num_steps="$decay_steps"
-for run in syncnet lipsync lipsync_decay; do
-  [ -n "$(latest_step "$WORK/$run")" ] &&
+phase "$SYNC_S" --config configs/syncnet.py:gpu128 --workdir "$WORK/syncnet"
+phase "$PRIOR_S" --config configs/prior.py:gpu128 --workdir "$WORK/prior"
+phase "$LIPSYNC_S" --config configs/lipsync.py:gpu128 --workdir "$WORK/lipsync" \
+    --config.pretrained_prior="$WORK/prior"
+phase "$ADAPT_S" --config configs/adaptation.py:gpu128 --workdir "$WORK/adapted" \
+    --config.pretrained_lipsync="$WORK/lipsync" --config.pretrained_syncnet="$WORK/syncnet" \
+    --config.target="$TARGET" --config.min_syncnet_accuracy=0
+for run in syncnet prior lipsync adapted; do
+  ls "$WORK/$run/checkpoints" 2>/dev/null | grep -qE '^[0-9]+$' &&
     $PY -m lipsync_jax.weights export --workdir "$WORK/$run" --output "$OUT/$run.npz"
 done
 ls -l "$OUT"

@@ -2,7 +2,7 @@
 CPU code generation at -O0 and a compilation cache for the session. The suite is bound by XLA's
 compile time, not by run time: -O0 halves it (3 model tests: 94 s -> 48 s), and tests and the
 training runs they start as subprocesses compile the same steps again and again (a subprocess's
-syncnet_tiny run: 58 s cold, 21 s warm)."""
+syncnet.py:tiny run: 58 s cold, 21 s warm)."""
 
 import os
 import shutil

@@ -45,7 +45,7 @@ def test_a_missing_or_outdated_dataset_is_named(tmp_path):
   with pytest.raises(FileNotFoundError, match="holds 1.0.0.*build_tfds"):
     input_pipeline.open_split("synthetic_talking_faces", str(tmp_path), "train")
   r = subprocess.run([sys.executable, "-m", "lipsync_jax.train", "--config",
-                      "configs/syncnet_tiny.py", "--workdir", str(tmp_path / "run"),
+                      "configs/syncnet.py:tiny", "--workdir", str(tmp_path / "run"),
                       f"--config.data_dir={tmp_path}"], cwd=REPO, capture_output=True, text=True)
   assert r.returncode != 0 and "build_tfds" in r.stderr and "Traceback" not in r.stderr
 

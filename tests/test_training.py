@@ -12,14 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import adaptation_tiny, stylegan2_tiny, syncnet_tiny
+from configs import adaptation, stylegan2, syncnet
 from lipsync_jax.training import common, loop, stages
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _config(module, tfds_dir, **overrides):
-  c = module.get_config()
+  c = module.get_config("tiny")
   c.data_dir = tfds_dir
   c.log_every = 1
   c.image_every = 10**9
@@ -32,7 +32,7 @@ def _leaves_equal(a, b):
 
 
 def test_syncnet_one_and_eight_devices_agree(tfds_dir, tmp_path):
-  c = _config(syncnet_tiny, tfds_dir, num_steps=2, checkpoint_every=2, batch_size=8)
+  c = _config(syncnet, tfds_dir, num_steps=2, checkpoint_every=2, batch_size=8)
   one = loop.run(stages.make_trainer(c), c, str(tmp_path / "one"), loop.make_mesh(jax.devices()[:1]))
   eight = loop.run(stages.make_trainer(c), c, str(tmp_path / "eight"), loop.make_mesh())
   assert np.isfinite(one.metrics["loss"]) and one.metrics["opening_l1"] > 0
@@ -49,7 +49,7 @@ def test_syncnet_one_and_eight_devices_agree(tfds_dir, tmp_path):
 
 
 def test_stylegan2_step(tfds_dir, tmp_path):
-  c = _config(stylegan2_tiny, tfds_dir, num_steps=2, checkpoint_every=2, r1_interval=2)
+  c = _config(stylegan2, tfds_dir, num_steps=2, checkpoint_every=2, r1_interval=2)
   trainer = stages.make_trainer(c)
   result = loop.run(trainer, c, str(tmp_path / "gan"), loop.make_mesh(jax.devices()[:1]))
   assert result.step == 2 and np.isfinite(result.metrics["loss"])
@@ -75,7 +75,7 @@ def test_prior_step_trains_the_decoder_and_the_encoders_of_frames(prior_run):
 def test_stylegan2_steps_split_the_batch_over_devices(tfds_dir):
   # Data parallelism in every step, the G step (whose z come from a replicated key) included:
   # on 8 devices each computes an eighth of the batch's FLOPs.
-  c = _config(stylegan2_tiny, tfds_dir, batch_size=8)
+  c = _config(stylegan2, tfds_dir, batch_size=8)
   trainer = stages.make_trainer(c)
   state = trainer.init_state(jax.random.key(0))
   batch = trainer.make_iterator(0, 0, 1).batch(0)
@@ -162,9 +162,10 @@ def test_opening_loss_needs_a_syncnet_with_the_tower(lipsync_run):
 
 
 def test_lipsync_learning_rate_schedules():
-  from configs import lipsync_tiny
+  from configs import lipsync
   from lipsync_jax.training.lipsync_trainer import learning_rate_schedule
-  c = lipsync_tiny.get_config()
+  c = lipsync.get_config("tiny")
+  c.lr_schedule = "constant"
   c.update(learning_rate=1e-3, num_steps=100, lr_final_fraction=0.1)
   lr = lambda step: float(learning_rate_schedule(c)(step))  # noqa: E731
   assert lr(0) == lr(100) == pytest.approx(1e-3)  # the paper's constant rate by default
@@ -225,7 +226,7 @@ def test_a_frozen_decoder_needs_a_pretrained_one(tfds_dir):
 
 
 def test_sync_loss_refuses_a_syncnet_at_chance(lipsync_run, tfds_dir, tmp_path):
-  c = _config(syncnet_tiny, tfds_dir, num_steps=1, checkpoint_every=1, batch_size=4)
+  c = _config(syncnet, tfds_dir, num_steps=1, checkpoint_every=1, batch_size=4)
   loop.run(stages.make_trainer(c), c, str(tmp_path / "sync"), loop.make_mesh(jax.devices()[:1]))
   lip = lipsync_run[0].copy_and_resolve_references()
   lip.update(pretrained_syncnet=str(tmp_path / "sync"), min_syncnet_accuracy=0.9)
@@ -236,12 +237,14 @@ def test_sync_loss_refuses_a_syncnet_at_chance(lipsync_run, tfds_dir, tmp_path):
     stages.make_trainer(lip).init_state(jax.random.key(0))
 
 
-def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path):
-  c0, _, _, _, _ = lipsync_run
+@pytest.mark.parametrize("image_codes", ["audio", "teacher"])
+def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path, image_codes):
+  c0, _, _, _, workdir = lipsync_run
   target = sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[:1]
   # Without the VGG16 LPIPS term (lipsync_run covers it), which is most of this step's compile time.
-  c = _config(adaptation_tiny, c0.data_dir, num_steps=1, checkpoint_every=1, target=target[0],
-              lambda_lpips=0.0, min_syncnet_accuracy=0.0)
+  c = _config(adaptation, c0.data_dir, num_steps=1, checkpoint_every=1, target=target[0],
+              lambda_mouth_lpips=0.0, min_syncnet_accuracy=0.0, pretrained_lipsync=workdir,
+              image_codes=image_codes)
   trainer = stages.make_trainer(c)
   initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
   result = loop.run(trainer, c, str(tmp_path / "adapt"), loop.make_mesh(jax.devices()[:1]))
@@ -253,29 +256,27 @@ def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path)
 
 
 def test_adaptation_needs_a_target(tfds_dir):
-  c = _config(adaptation_tiny, tfds_dir, target="/nonexistent/*.npz")
+  c = _config(adaptation, tfds_dir, target="/nonexistent/*.npz")
   with pytest.raises(ValueError, match="matches no prepared segments"):
     stages.make_trainer(c)
 
 
-@pytest.mark.parametrize("lipsync, adaptation", [("lipsync_tiny", "adaptation_tiny"),
-                                                 ("lipsync_tiny128", "adaptation_tiny128"),
-                                                 ("lipsync_proof128", "adaptation_tiny128"),
-                                                 ("lipsync_proof128_opening", "adaptation_proof128"),
-                                                 ("lipsync:tiny", "adaptation:tiny"),
-                                                 ("lipsync:proof128", "adaptation:proof128"),
-                                                 ("lipsync_vox256", "adaptation_vox256")])
-def test_adaptation_configs_match_their_lipsync_model(lipsync, adaptation):
+@pytest.mark.parametrize("variant", ["tiny", "proof128", "gpu128", "vox256", "paper256"])
+def test_adaptation_configs_match_their_lipsync_model(variant):
   # Adaptation loads the lip-sync checkpoint: the same model, the decoder alone trained.
-  import importlib
-  def load(name):
-    module, *variant = name.split(":")
-    return importlib.import_module(f"configs.{module}").get_config(*variant)
-  base, adapt = load(lipsync), load(adaptation)
+  from configs import lipsync
+  base, adapt = lipsync.get_config(variant), adaptation.get_config(variant)
   assert adapt.stage == "adaptation" and base.stage == "lipsync"
   assert adapt.model.to_dict() == base.model.to_dict()
   assert adapt.syncnet.to_dict() == base.syncnet.to_dict()
   assert adapt.trained_labels == ""
+
+
+@pytest.mark.parametrize("module", ["stylegan2", "syncnet", "prior", "lipsync", "adaptation"])
+def test_config_variants_are_checked(module):
+  import importlib
+  with pytest.raises(ValueError, match="unknown variant"):
+    importlib.import_module(f"configs.{module}").get_config("nope")
 
 
 class _NaNTrainer:
@@ -300,14 +301,14 @@ class _NaNTrainer:
 
 
 def test_nan_stops_the_run_naming_the_step(tmp_path):
-  c = syncnet_tiny.get_config()
+  c = syncnet.get_config("tiny")
   c.num_steps, c.checkpoint_every = 10, 2
   with pytest.raises(FloatingPointError, match="at step 3"):
     loop.run(_NaNTrainer(), c, str(tmp_path), loop.make_mesh(jax.devices()[:1]))
 
 
 def _train_cmd(tfds_dir, workdir, steps):
-  return [sys.executable, "-m", "lipsync_jax.train", "--config", "configs/syncnet_tiny.py",
+  return [sys.executable, "-m", "lipsync_jax.train", "--config", "configs/syncnet.py:tiny",
           "--workdir", str(workdir), f"--config.data_dir={tfds_dir}", f"--config.num_steps={steps}",
           "--config.checkpoint_every=2", "--config.log_every=1", "--config.batch_size=4"]
 

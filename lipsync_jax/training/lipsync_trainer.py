@@ -80,6 +80,10 @@ class LipSyncTrainer:
     # trains on codes.
     self.decodes = (losses.any_image_loss(config) or config.lambda_sync or adaptation or
                     config.get("lambda_opening", 0.0))
+    image_codes = config.get("image_codes", "audio")
+    if image_codes not in ("audio", "teacher"):
+      raise ValueError(f"image_codes {image_codes!r}: audio or teacher")
+    self.uses_teacher = bool(config.get("lambda_latent", 0.0)) or image_codes == "teacher"
     # VGG16's weights are loaded only when used: runs without LPIPS need neither them nor their
     # fetch step (a bare accelerator machine).
     self.lpips_params = lpips.load_params() if losses.uses_vgg(config) else None
@@ -154,7 +158,7 @@ class LipSyncTrainer:
     needed = {"frames", "masks", "mels", "reference"}
     if self.adaptation:
       needed.add("sync_mels")
-    if self.config.get("lambda_latent", 0.0):
+    if self.uses_teacher:
       needed.add("mouth_shape")
     return tuple(sorted(needed))
 
@@ -183,9 +187,11 @@ class LipSyncTrainer:
     codes = apply(w_ref, apply(batch["mels"], method=self.model.encode_audio),
                   method=self.model.latents)
     loss, metrics, pred = 0.0, {}, None
-    if cfg.get("lambda_latent", 0.0):
+    teacher = None
+    if self.uses_teacher:
       teacher = jax.lax.stop_gradient(apply(w_ref, frames, batch["masks"], batch["mouth_shape"],
                                             method=self.model.teacher_latents))
+    if cfg.get("lambda_latent", 0.0):
       metrics["latent"] = jnp.square(codes - teacher).mean()
       # The share of the teacher's mouth codes' variance (about their clip mean) left unexplained.
       spread = jnp.square(teacher - teacher.mean(axis=1, keepdims=True)).mean()
@@ -194,7 +200,10 @@ class LipSyncTrainer:
           (teacher - teacher.mean(axis=1, keepdims=True))).mean() / jnp.maximum(spread, 1e-12)
       loss = loss + cfg.lambda_latent * metrics["latent"]
     if self.decodes:
-      pred, inter = apply(masked, codes, rngs={"noise": k1}, method=self.model.decode,
+      # The image losses decode the audio-driven codes, or with image_codes="teacher" (adaptation
+      # on a prior) the prior's codes of the real frames, which describe the mouth exactly.
+      image_codes = teacher if cfg.get("image_codes", "audio") == "teacher" else codes
+      pred, inter = apply(masked, image_codes, rngs={"noise": k1}, method=self.model.decode,
                           mutable=["intermediates"])
       image_loss, image_metrics = losses.reconstruction(cfg, lpips_params, pred, frames,
                                                         batch["masks"])

@@ -1,0 +1,42 @@
+"""Stage 2: the SyncNet, contrastive on cosine similarity, with a mouth-opening tower (not in the
+paper). It serves the sync losses (paper eqs. 7 and 9) and evaluation's LSE-D / LSE-C.
+
+  python -m lipsync_jax.train --config configs/syncnet.py:proof128 --workdir runs/syncnet
+
+Variants: tiny (64x64 frames: tests), proof128 (128x128 on 2 CPU cores: the learning measure and
+the demo), gpu128 (the same on one accelerator), vox256 (VoxCeleb2, paper 5.2: T=5, Adam 1e-4).
+"""
+
+from configs import base
+
+
+def get_config(variant="proof128"):
+  c = base.get_config()
+  c.stage = "syncnet"
+  c.temperature = 0.1
+  c.opening_weight = 10.0  # the mouth-opening tower's L1 (openings are ~0-0.4 eye distances)
+  c.learning_rate = 3e-4
+  c.log_every = 10
+  c.image_every = 10**9
+  if variant in ("tiny", "proof128", "gpu128"):
+    c.model.resolution = 64 if variant == "tiny" else 128
+    c.syncnet.update(base.SYNCNETS["proof128"])
+    c.augment = variant != "tiny"
+    c.batch_size = {"tiny": 16, "proof128": 16, "gpu128": 64}[variant]
+    c.num_steps = {"tiny": 300, "proof128": 2000, "gpu128": 3000}[variant]
+    c.checkpoint_every = 100 if variant == "tiny" else 500
+    c.data_threads = 16 if variant == "gpu128" else 2
+    if variant != "tiny":
+      c.log_every = 100
+  elif variant == "vox256":
+    c.dataset = "voxceleb2"
+    c.data_dir = "gs://YOUR_BUCKET/tfds"
+    c.temperature = 0.07
+    c.learning_rate = 1e-4
+    c.batch_size = 256
+    c.num_steps = 200_000
+    c.checkpoint_every = 5000
+  else:
+    raise ValueError(f"configs/syncnet.py: unknown variant {variant!r} "
+                     "(tiny, proof128, gpu128, vox256)")
+  return c
