@@ -35,7 +35,8 @@ def main(argv):
   loop.initialize_distributed(config.distributed)
   try:
     result = loop.run(stages.make_trainer(config), config, _WORKDIR.value)
-  except FileNotFoundError as e:  # a missing or outdated dataset, a pretrained run that is not there
+  except (FileNotFoundError, loop.CheckpointError) as e:
+    # a missing or outdated dataset, a pretrained run that is not there, damaged checkpoints
     sys.exit(f"error: {e}")
   logging.info("stopped at step %d%s: %s", result.step, " (early)" if result.stopped_early else "",
                result.metrics)

@@ -391,3 +391,45 @@ def test_without_clu_metrics_go_to_the_log(monkeypatch, tmp_path):
   writer.write_images(2, {"x": np.zeros((1, 4, 4, 3), np.uint8)})
   report(2)
   writer.flush()
+
+
+def _largest_array_file(step_dir):
+  files = [p for p in glob.glob(os.path.join(step_dir, "state", "**", "d", "*"), recursive=True)
+           if os.path.isfile(p)]
+  return max(files, key=os.path.getsize)
+
+
+def _flip_bytes(step_dir):
+  path = _largest_array_file(step_dir)
+  data = bytearray(open(path, "rb").read())
+  for i in range(len(data) // 3, len(data) // 3 + 64):
+    data[i] ^= 0xFF
+  open(path, "wb").write(bytes(data))
+
+
+def _truncate(step_dir):
+  path = _largest_array_file(step_dir)
+  os.truncate(path, os.path.getsize(path) // 2)
+
+
+def _drop_metadata(step_dir):
+  os.remove(os.path.join(step_dir, "state", "_METADATA"))
+
+
+@pytest.mark.parametrize("damage", [_flip_bytes, _truncate, _drop_metadata])
+def test_a_damaged_latest_checkpoint_is_reported_and_training_resumes_from_an_intact_one(
+    tfds_dir, tmp_path, damage, caplog):
+  c = _config(syncnet, tfds_dir, num_steps=4, checkpoint_every=2, batch_size=4)
+  mesh = loop.make_mesh(jax.devices()[:1])
+  straight = loop.run(stages.make_trainer(c), c, str(tmp_path / "straight"), mesh)
+  loop.run(stages.make_trainer(c), c, str(tmp_path / "run"), mesh)
+  damage(str(tmp_path / "run" / "checkpoints" / "4"))
+  with pytest.raises(loop.CheckpointError, match="checkpoint of step 4 is damaged or partial"):
+    loop.load_checkpoint_tree(str(tmp_path / "run"))  # infer, export and evaluate read runs so
+  caplog.set_level("WARNING")
+  resumed = loop.run(stages.make_trainer(c), c, str(tmp_path / "run"), mesh)
+  assert "checkpoint of step 4 is damaged or partial" in caplog.text
+  assert resumed.step == 4 and (tmp_path / "run" / "checkpoints" / "4.damaged").exists()
+  # Steps 3-4 again from step 2's checkpoint: the same parameters as the uninterrupted run.
+  assert _leaves_equal(jax.device_get(resumed.state)["params"],
+                       jax.device_get(straight.state)["params"])

@@ -14,7 +14,9 @@ exits; a non-finite loss stops the run with the step named.
 """
 
 import dataclasses
+import hashlib
 import os
+import re
 import signal
 import time
 
@@ -67,13 +69,38 @@ class Checkpoints:
     return self.manager.latest_step()
 
   def save(self, step: int, state, data_state: dict, force: bool = False):
+    """Saves asynchronously; the data item carries a digest of the state's values, which restore
+    checks (a flipped byte in an array file can decompress without an error)."""
+    data_state = {**data_state, "digest": digest(state)}
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=force)
 
   def restore(self, step: int, abstract_state):
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+    check_digest(restored["state"], restored["data"])
     return restored["state"], restored["data"]
+
+  def restore_newest_intact(self, abstract_state):
+    """(step, state, data position) of the newest checkpoint that restores, or None when there is
+    none; each damaged or partial one on the way is reported in one line and moved aside to
+    `<step>.damaged` (kept for inspection; training will save that step again)."""
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        state, data = self.restore(step, abstract_state)
+      except Exception as e:  # noqa: BLE001  (Orbax, TensorStore and zstd raise many kinds)
+        logging.warning("%s; moved to %s.damaged", damage_message(self.directory, step, e), step)
+        if jax.process_index() == 0:
+          path = os.path.join(self.directory, str(step))
+          os.replace(path, path + ".damaged")
+        self.manager.reload()
+        continue
+      return step, state, data
+    return None
+
+  @property
+  def directory(self) -> str:
+    return str(self.manager.directory)
 
   def wait(self):
     self.manager.wait_until_finished()
@@ -163,12 +190,15 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
   shardings = jax.tree_util.tree_map(lambda _: replicated(mesh), state)
   trainer.setup(mesh, shardings)
   start = 0
-  latest = checkpoints.latest_step()
-  if latest is not None:
-    state, data_state = checkpoints.restore(latest, abstract_like(state, shardings))
+  found = checkpoints.restore_newest_intact(abstract_like(state, shardings))
+  if found is not None:
+    _, state, data_state = found
     start = int(data_state["step"])
     logging.info("resumed from step %d", start)
   else:
+    if checkpoints.latest_step() is not None:
+      raise CheckpointError(f"{checkpoints.directory}: no checkpoint restores (each is reported "
+                            "above); move the folder away to start afresh")
     state = jax.device_put(state, shardings)
   iterator = trainer.make_iterator(start, jax.process_index(), jax.process_count())
   preemption = _Preemption()
@@ -226,14 +256,51 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
   return LoopResult(state, step, step < config.num_steps, metrics)
 
 
+class CheckpointError(ValueError):
+  """A checkpoint that cannot be restored (damaged or partial), in one line."""
+
+
+def digest(state) -> str:
+  """sha256 of a state's leaves (this process's copy of each: states here are replicated)."""
+  h = hashlib.sha256()
+  for leaf in jax.tree_util.tree_leaves(state):
+    data = leaf.addressable_data(0) if isinstance(leaf, jax.Array) else leaf
+    h.update(np.ascontiguousarray(np.asarray(data)).tobytes())
+  return h.hexdigest()
+
+
+def check_digest(state, data: dict):
+  if "digest" in data and digest(state) != data["digest"]:
+    raise CheckpointError("its arrays do not match the digest saved with them")
+
+
+def damage_message(directory: str, step: int, error: Exception) -> str:
+  """One line: the checkpoint, the file the error names (if any) and the reason."""
+  text = " ".join(str(error).split())
+  where = re.search(r"(/[^\s'\"]+)", text)
+  file = f", file {where.group(1)}" if where and where.group(1).startswith(directory) else ""
+  reason = text[:200] + ("..." if len(text) > 200 else "")
+  return (f"{directory}: checkpoint of step {step} is damaged or partial{file}: "
+          f"{type(error).__name__}: {reason}")
+
+
 def load_checkpoint_tree(workdir: str, step: int | None = None):
-  """The state saved by a finished stage (latest checkpoint unless `step`), as host arrays."""
-  manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")))
-  step = manager.latest_step() if step is None else step
-  if step is None:
-    raise FileNotFoundError(f"{workdir}: no checkpoint to load")
-  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-  manager.close()
+  """The state saved by a finished stage (latest checkpoint unless `step`), as host arrays.
+  Raises FileNotFoundError without one, CheckpointError (one line) when it is damaged."""
+  directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+  manager = ocp.CheckpointManager(directory)
+  try:
+    step = manager.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"{workdir}: no checkpoint to load")
+    try:
+      restored = manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(), data=ocp.args.JsonRestore()))
+      check_digest(restored["state"], restored["data"])
+    except Exception as e:  # noqa: BLE001
+      raise CheckpointError(damage_message(directory, step, e)) from None
+  finally:
+    manager.close()
   return restored["state"]
 
 
