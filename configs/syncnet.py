@@ -15,6 +15,7 @@ def get_config(variant="proof128"):
   c.stage = "syncnet"
   c.temperature = 0.1
   c.opening_weight = 10.0  # the mouth-opening tower's L1 (openings are ~0-0.4 eye distances)
+  c.num_shifts = 4  # negatives per sample: its own audio shifted 3-12 frames either way
   c.learning_rate = 3e-4
   c.log_every = 10
   c.image_every = 10**9
@@ -23,7 +24,7 @@ def get_config(variant="proof128"):
     c.syncnet.update(base.SYNCNETS["proof128"])
     c.augment = variant != "tiny"
     c.batch_size = {"tiny": 16, "proof128": 16, "gpu128": 64}[variant]
-    c.num_steps = {"tiny": 300, "proof128": 2000, "gpu128": 3000}[variant]
+    c.num_steps = {"tiny": 300, "proof128": 3000, "gpu128": 3000}[variant]
     c.checkpoint_every = 100 if variant == "tiny" else 500
     c.data_threads = 16 if variant == "gpu128" else 2
     if variant != "tiny":

@@ -31,7 +31,7 @@ import sys
 import cv2
 import numpy as np
 
-from lipsync_jax import fileio, input_pipeline
+from lipsync_jax import face_geometry, fileio, input_pipeline
 
 
 def _pack_masks(packed: np.ndarray, size: int) -> np.ndarray:
@@ -72,7 +72,7 @@ def write_pack(source, output: str, resolution: int, codec: str = "webp", qualit
     lip.append(_pack_masks(clip["lip_mask"], resolution))
     rect.append(_pack_masks(clip["rect_mask"], resolution))
     opening.append(np.asarray(clip["mouth_opening"], np.float32))
-    shape.append(input_pipeline.mouth_shapes(clip, 0, int(clip["num_frames"])))
+    shape.append(np.stack([face_geometry.mouth_shape(p) for p in np.asarray(clip["landmarks"])]))
     mels.append(np.asarray(clip["mel"], np.float16))
   counts = np.array(meta["num_frames"], np.int64)
   arrays = {

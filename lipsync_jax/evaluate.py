@@ -193,7 +193,7 @@ class TeacherBackend:
     """uint8 reference (R, R, 3), float masked (T, R, R, 3) and the driving clip (its first T
     frames, masks and meshes) -> uint8 frames."""
     n = len(masked)
-    shapes = np.stack([fg.mouth_shape(p) for p in driver["landmarks"][:n]])
+    shapes = driver["shapes"][:n]
     out = self._generate(inference._to_float(reference), masked.astype(np.float32),
                          inference._to_float(driver["frames"][:n]),
                          driver["masks"][:n].astype(np.float32), shapes)
@@ -246,7 +246,8 @@ def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
   opening, truth = ground_truth_opening(ex, n)
   return {"frames": frames, "masks": masks, "mels": audio_lib.mel_windows(mel, range(n)),
           "opening": opening, "truth": truth, "identity": _text(ex["identity"]),
-          "clip_id": _text(ex["clip_id"]), "landmarks": np.asarray(ex["landmarks"])[:n]}
+          "clip_id": _text(ex["clip_id"]), "landmarks": np.asarray(ex["landmarks"])[:n],
+          "shapes": input_pipeline.mouth_shapes(ex, 0, n)}
 
 
 def _masked(clip):

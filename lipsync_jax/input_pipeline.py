@@ -20,11 +20,12 @@ Batch (this host's rows, B' = B / P):
   mels        (B', T, 20, 80) float32
   reference   (B', 256, 256, 3) uint8
   sync_mels   (B', T, 20, 80) float32
-  shifted_mel (B', 20, 80) float32  the middle frame's window moved 3-12 frames (a SyncNet negative)
+  shifted_mels (B', K, 20, 80) float32  the middle frame's window moved 3-12 frames either way, K
+              times (num_shifts): SyncNet negatives that only timing tells apart
   mouth_opening (B', T) float32  the frames' inner-lip gap over the eye-corner distance (MediaPipe
               mesh of the prepared clip; face_geometry.mouth_opening): the SyncNet's opening target
-  mouth_shape (B', T, 7) float32  face_geometry.mouth_shape of the same mesh: the decoder prior's
-              code target
+  mouth_shape (B', T, 7) float32  face_geometry.mouth_shape of the same mesh relative to the clip's
+              closed mouth (mouth_shapes): the decoder prior's code
   clip_index  (B',) int32, start_frame (B',) int32  (which samples these are)
 """
 
@@ -51,11 +52,12 @@ class PipelineConfig:
   resolution: int = 256  # frames, masks and reference are resized (area) when smaller
   min_shift: int = 3  # frames: SyncNet negatives are at least this far out of sync
   max_shift: int = 12
+  num_shifts: int = 4  # shifted windows per sample (SyncNet negatives)
   augment: bool = False  # per-sample flip, colour and small affine jitter (see augment())
   fields: tuple | None = None  # the batch entries to make (None: all); a stage asks for its own
 
 
-ALL_FIELDS = ("frames", "masks", "mels", "reference", "sync_mels", "shifted_mel", "mouth_opening",
+ALL_FIELDS = ("frames", "masks", "mels", "reference", "sync_mels", "shifted_mels", "mouth_opening",
               "mouth_shape", "clip_index", "start_frame")
 
 
@@ -126,9 +128,6 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
   audio_source = source if audio_source is None else audio_source
   other_index, other_at = int(rng.integers(len(audio_source))), rng.random()
   middle = start + t // 2
-  shift = int(rng.integers(config.min_shift, config.max_shift + 1)) * (1 if rng.random() < 0.5 else -1)
-  if not 0 <= middle + shift < n:
-    shift = -shift
   size = config.resolution
   wanted = set(config.fields or ALL_FIELDS)
   out = {"clip_index": np.int32(clip_index), "start_frame": np.int32(start)}
@@ -147,8 +146,9 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
     other = audio_source[other_index]
     other_start = int(other_at * (int(other["num_frames"]) - t + 1))
     out["sync_mels"] = audio_lib.mel_windows(other["mel"], range(other_start, other_start + t))
-  if "shifted_mel" in wanted:
-    out["shifted_mel"] = audio_lib.mel_window(clip["mel"], middle + shift)
+  if "shifted_mels" in wanted:
+    out["shifted_mels"] = np.stack([audio_lib.mel_window(clip["mel"], middle + k)
+                                    for k in shifts(n, middle, config, step, position)])
   if "mouth_shape" in wanted:
     out["mouth_shape"] = mouth_shapes(clip, start, start + t)
   if "mouth_opening" in wanted:
@@ -157,9 +157,18 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
 
 
 def mouth_shapes(example, start: int, stop: int) -> np.ndarray:
-  """face_geometry.mouth_shape of a stored clip's frames start..stop-1: (n, 7) float32, from its
-  mesh (TFDS) or as a pack stores it."""
-  if "mouth_shape" in example:
+  """The mouth's shape in a stored clip's frames start..stop-1 relative to its closed mouth: (n, 7)
+  float32, face_geometry.mouth_shape of each frame's mesh minus that of the clip's least open
+  frame (by mouth_opening). Relative, the shape is about the same for every face; absolute, it
+  also holds the face (lip thickness, nose to chin), which for a face never trained on put the
+  decoder prior's codes where it had never been (it drew no mouth for the held-out person)."""
+  closed = int(np.argmin(np.asarray(example["mouth_opening"])))
+  return (_absolute_shapes(example, start, stop) -
+          _absolute_shapes(example, closed, closed + 1)).astype(np.float32)
+
+
+def _absolute_shapes(example, start, stop):
+  if "mouth_shape" in example:  # a pack stores them, not the mesh
     return np.asarray(example["mouth_shape"][start:stop], np.float32)
   return np.stack([face_geometry.mouth_shape(p) for p in np.asarray(example["landmarks"][start:stop])])
 
@@ -168,6 +177,17 @@ def clip_frames(example, count: int, resolution: int) -> np.ndarray:
   """The first `count` frames of a stored clip, decoded and resized: (count, R, R, 3) uint8."""
   return np.stack([resize_image(decode_jpeg(example["frames"][i]), resolution)
                    for i in range(count)])
+
+
+def shifts(n: int, middle: int, config: PipelineConfig, step: int, position: int) -> list[int]:
+  """config.num_shifts offsets of min_shift..max_shift frames, either way, that stay inside a clip
+  of n frames where they can (drawn from the sample's own stream: other fields are unchanged)."""
+  rng = np.random.default_rng([config.seed, step, position, 2])
+  out = []
+  for _ in range(config.num_shifts):
+    k = int(rng.integers(config.min_shift, config.max_shift + 1)) * (1 if rng.random() < 0.5 else -1)
+    out.append(k if 0 <= middle + k < n else -k)
+  return out
 
 
 def augment(frames: np.ndarray, masks: np.ndarray, reference: np.ndarray,

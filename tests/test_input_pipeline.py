@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lipsync_jax import audio, input_pipeline
+from lipsync_jax import audio, face_geometry, input_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,8 @@ def test_pack_gives_the_tfds_batches_at_its_resolution(source, tmp_path):
     b = input_pipeline.sample_example(packed, step, 0, config)
     for k in ("masks", "clip_index", "start_frame", "mouth_opening"):
       np.testing.assert_array_equal(a[k], b[k])
-    for k in ("mels", "sync_mels", "shifted_mel"):  # stored as float16
+    np.testing.assert_allclose(a["mouth_shape"], b["mouth_shape"], atol=1e-6)
+    for k in ("mels", "sync_mels", "shifted_mels"):  # stored as float16
       np.testing.assert_allclose(a[k], b[k], atol=4e-3)
     # Frames differ only by the JPEG round trip at 64x64.
     assert np.abs(a["frames"].astype(int) - b["frames"]).mean() < 6.0  # 4:2:0 chroma at 64x64
@@ -88,6 +89,29 @@ def test_pack_gives_the_tfds_batches_at_its_resolution(source, tmp_path):
     input_pipeline.PackedSource(path, split="test")
   with pytest.raises(FileNotFoundError, match="no such pack"):
     input_pipeline.open_source("synthetic_talking_faces", str(tmp_path / "nope.npz"), "train")
+
+
+def test_mouth_shapes_are_relative_to_the_clip_closed_mouth(source):
+  clip = source[0]
+  n = int(clip["num_frames"])
+  shapes = input_pipeline.mouth_shapes(clip, 0, n)
+  closed = int(np.argmin(clip["mouth_opening"]))
+  assert shapes.shape == (n, 7) and np.all(shapes[closed] == 0)
+  absolute = np.stack([face_geometry.mouth_shape(p) for p in np.asarray(clip["landmarks"])])
+  np.testing.assert_allclose(shapes, absolute - absolute[closed], atol=1e-6)
+  assert np.all(np.ptp(shapes, axis=0)[:2] > 0)  # the mouth moves over the clip
+
+
+def test_shifted_windows_are_out_of_sync_and_inside_the_clip(source):
+  config = input_pipeline.PipelineConfig(resolution=64, num_shifts=6, fields=("shifted_mels",))
+  for n, middle in ((200, 100), (30, 2), (30, 27)):
+    for step in range(20):
+      ks = input_pipeline.shifts(n, middle, config, step, 0)
+      assert len(ks) == 6 and all(3 <= abs(k) <= 12 and 0 <= middle + k < n for k in ks)
+  ks = [k for step in range(20) for k in input_pipeline.shifts(200, 100, config, step, 0)]
+  assert min(ks) < 0 < max(ks)  # both ways
+  batch = input_pipeline.sample_example(source, 0, 0, config)
+  assert batch["shifted_mels"].shape == (6, 20, 80) and set(batch) >= {"shifted_mels"}
 
 
 def test_augmentation_is_deterministic_and_keeps_frames_masks_and_reference_together(source):

@@ -142,13 +142,15 @@ class FrameEncoder(nn.Module):
     """mouth: (N, R, R, 3) real frames times their lip masks, in [-1, 1]; shape: (N, S) the mesh's
     mouth shape, standardised -> W+ codes (N, num_ws, w_dim).
 
-    The code is the mouth's shape as measured on the mesh, with `code_dim` learned numbers of what
-    the shape leaves out (teeth, tongue, lip colour), at unit second moment; a linear map lifts it
-    to W+. Learned alone, the code carried almost none of the mouth (its spread over a clip's
+    The code is the mouth's shape as measured on the mesh (relative to the clip's closed mouth),
+    with `code_dim` learned numbers of what the shape leaves out (teeth, tongue, lip colour), at
+    unit second moment; a linear map lifts it to W+. Learned alone, the code carried almost none of the mouth (its spread over a clip's
     frames was 1-3% of its size) and the decoder learned to ignore it: a shape that varies by its
     whole range from frame to frame is a code the decoder cannot ignore."""
-    rest = ReferenceEncoder(self.img_resolution, 1, self.code_dim, self.channel_base,
-                            self.channel_max, self.dtype, name="encoder")(mouth)[:, 0]
-    code = jnp.concatenate([shape.astype(jnp.float32), ops.normalize_2nd_moment(rest)], -1)
+    code = shape.astype(jnp.float32)
+    if self.code_dim:  # 0: the code is the mouth's shape alone, the pixels unused
+      rest = ReferenceEncoder(self.img_resolution, 1, self.code_dim, self.channel_base,
+                              self.channel_max, self.dtype, name="encoder")(mouth)[:, 0]
+      code = jnp.concatenate([code, ops.normalize_2nd_moment(rest)], -1)
     codes = nn.Dense(self.num_ws * self.w_dim, use_bias=False, name="lift")(code)
     return codes.reshape(-1, self.num_ws, self.w_dim)

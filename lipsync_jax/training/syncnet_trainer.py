@@ -2,7 +2,8 @@
 
 For each sample the visual embedding of its 5 frames must be closest to the audio of the same 0.2 s
 among: the audio of every other sample in the global batch and the same clip's audio shifted by
-3-12 frames (input_pipeline's shifted_mel), a negative that only timing tells apart.
+3-12 frames either way, num_shifts times (input_pipeline's shifted_mels): negatives that only
+timing tells apart.
 Its mouth-opening tower regresses each frame's prepared mouth opening (L1, weight
 config.opening_weight): a separate tower, so the contrastive embedding is unchanged by it.
 """
@@ -34,7 +35,8 @@ class SyncNetTrainer:
 
   def make_iterator(self, start_step, process_index, process_count):
     cfg = input_pipeline.pipeline_config(
-        self.config, fields=("frames", "mels", "shifted_mel", "mouth_opening"))
+        self.config, fields=("frames", "mels", "shifted_mels", "mouth_opening"),
+        num_shifts=self.config.get("num_shifts", 4))
     return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
                                         process_count, start_step)
 
@@ -43,17 +45,19 @@ class SyncNetTrainer:
     t = frames.shape[1]
     v = self.model.apply({"params": params}, frames, method=self.model.visual)
     a = self.model.apply({"params": params}, batch["mels"][:, t // 2], method=self.model.audio)
-    s = self.model.apply({"params": params}, batch["shifted_mel"], method=self.model.audio)
-    logits = v @ jnp.concatenate([a, s]).T / self.config.temperature  # (B, 2B)
+    b, k = batch["shifted_mels"].shape[:2]
+    s = self.model.apply({"params": params}, batch["shifted_mels"].reshape((b * k, 20, 80)),
+                         method=self.model.audio)
+    logits = v @ jnp.concatenate([a, s]).T / self.config.temperature  # (B, B + B * K)
     labels = jnp.arange(v.shape[0])
     contrastive = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
     opening = self.model.apply({"params": params}, frames, method=self.model.mouth_opening)
     opening_l1 = jnp.abs(opening - batch["mouth_opening"]).mean()
     loss = contrastive + self.config.get("opening_weight", 1.0) * opening_l1
-    pos, shifted = jnp.sum(v * a, -1), jnp.sum(v * s, -1)
+    pos, shifted = jnp.sum(v * a, -1), jnp.sum(v[:, None] * s.reshape(b, k, -1), -1)
     return loss, {"loss": loss, "contrastive": contrastive, "opening_l1": opening_l1,
                   "cos_aligned": pos.mean(), "cos_shifted": shifted.mean(),
-                  "accuracy_vs_shifted": jnp.mean(pos > shifted)}
+                  "accuracy_vs_shifted": jnp.mean(pos[:, None] > shifted)}
 
   def _step(self, state, batch, step):
     grads, metrics = jax.grad(self.loss, has_aux=True)(state["params"], batch)
