@@ -19,6 +19,9 @@ def get_config():
   c.image_every = 500
   c.distributed = False  # jax.distributed.initialize() for multi-host runs
   c.mask = "pose"  # pose | rect
+  # Compute dtype of the convolutions ("bfloat16" on accelerators); parameters, optimizer state,
+  # styles, demodulation, normalisation statistics and losses stay float32.
+  c.dtype = "float32"
   c.model = ml_collections.ConfigDict(dict(
       resolution=256, z_dim=512, w_dim=512, channel_base=16384, channel_max=512,
       face_stem_channels=32, code_dim=32, audio_widths=(64, 128, 256, 512)))

@@ -1,6 +1,7 @@
 """The four stages: a step each, freezing, data parallelism, exact resume, signals, NaN stop."""
 
 import glob
+import importlib
 import os
 import signal
 import subprocess
@@ -237,14 +238,16 @@ def test_sync_loss_refuses_a_syncnet_at_chance(lipsync_run, tfds_dir, tmp_path):
     stages.make_trainer(lip).init_state(jax.random.key(0))
 
 
-@pytest.mark.parametrize("image_codes", ["audio", "teacher"])
-def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path, image_codes):
+@pytest.mark.parametrize("image_codes,dtype", [("audio", "float32"), ("teacher", "bfloat16")])
+def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path, image_codes,
+                                            dtype, monkeypatch):
   c0, _, _, _, workdir = lipsync_run
   target = sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[:1]
   # Without the VGG16 LPIPS term (lipsync_run covers it), which is most of this step's compile time.
   c = _config(adaptation, c0.data_dir, num_steps=1, checkpoint_every=1, target=target[0],
               lambda_mouth_lpips=0.0, min_syncnet_accuracy=0.0, pretrained_lipsync=workdir,
-              image_codes=image_codes)
+              image_codes=image_codes, dtype=dtype)
+  convs = _conv_dtypes(monkeypatch)
   trainer = stages.make_trainer(c)
   initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
   result = loop.run(trainer, c, str(tmp_path / "adapt"), loop.make_mesh(jax.devices()[:1]))
@@ -253,6 +256,8 @@ def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path,
   assert not _leaves_equal(initial["params"]["synthesis"]["b64"]["conv1"], after["synthesis"]["b64"]["conv1"])
   for part in ("face_encoder", "reference_encoder", "audio_encoder", "mals"):
     assert _leaves_equal(initial["params"][part], after[part]), part
+  assert {x.dtype for x in jax.tree_util.tree_leaves(after)} == {np.dtype("float32")}
+  assert convs == {(dtype, dtype)}, convs  # the decoder's and the SyncNet's convolutions
 
 
 def test_adaptation_needs_a_target(tfds_dir):
@@ -274,7 +279,6 @@ def test_adaptation_configs_match_their_lipsync_model(variant):
 
 @pytest.mark.parametrize("module", ["stylegan2", "syncnet", "prior", "lipsync", "adaptation"])
 def test_config_variants_are_checked(module):
-  import importlib
   with pytest.raises(ValueError, match="unknown variant"):
     importlib.import_module(f"configs.{module}").get_config("nope")
 
@@ -433,3 +437,37 @@ def test_a_damaged_latest_checkpoint_is_reported_and_training_resumes_from_an_in
   # Steps 3-4 again from step 2's checkpoint: the same parameters as the uninterrupted run.
   assert _leaves_equal(jax.device_get(resumed.state)["params"],
                        jax.device_get(straight.state)["params"])
+
+
+def _conv_dtypes(monkeypatch):
+  """The input dtypes of every 2-D convolution traced from now on (models and LPIPS call
+  lax.conv_general_dilated through the module, as flax's nn.Conv does)."""
+  seen, conv = set(), jax.lax.conv_general_dilated
+
+  def recording(lhs, rhs, *args, **kwargs):
+    if lhs.ndim == 4:  # images; MaLS's 1-D convolutions over time make the W+ codes (float32)
+      seen.add((np.dtype(lhs.dtype).name, np.dtype(rhs.dtype).name))
+    return conv(lhs, rhs, *args, **kwargs)
+  monkeypatch.setattr(jax.lax, "conv_general_dilated", recording)
+  return seen
+
+
+@pytest.mark.parametrize("module", ["stylegan2", "syncnet", "prior"])
+def test_bfloat16_compute_trains_with_float32_parameters(module, tfds_dir, tmp_path, monkeypatch):
+  # Adaptation and lip-sync share one trainer and model: test_adaptation_trains_the_decoder_only
+  # runs it in bfloat16 too.
+  config = importlib.import_module(f"configs.{module}")
+  c = _config(config, tfds_dir, num_steps=2, checkpoint_every=2, batch_size=2, dtype="bfloat16")
+  if module == "prior":
+    c.lambda_mouth_lpips = 0.0  # the float32 VGG's compile time; its dtype path is lipsync_run's
+  convs = _conv_dtypes(monkeypatch)
+  trainer = stages.make_trainer(c)
+  initial = jax.device_get(trainer.init_state(jax.random.key(0)))
+  result = loop.run(trainer, c, str(tmp_path / module), loop.make_mesh(jax.devices()[:1]))
+  state = jax.device_get(result.state)
+  assert np.isfinite(result.metrics["loss"])
+  params = {k: v for k, v in state.items() if k.endswith("params")}
+  assert {x.dtype for x in jax.tree_util.tree_leaves(params)} == {np.dtype("float32")}
+  before = {k: v for k, v in initial.items() if k.endswith("params")}
+  assert not _leaves_equal(before, params)
+  assert convs == {("bfloat16", "bfloat16")}, convs  # every convolution computes in bfloat16

@@ -30,7 +30,9 @@ def _filter_axis(x, f, axis, pad0, pad1):
   n = x.shape[axis] - len(f) + 1
   out = None
   for k, tap in enumerate(f[::-1]):  # true convolution, as upfirdn2d (symmetric filters anyway)
-    term = tap * lax.slice_in_dim(x, k, k + n, axis=axis)
+    # A Python float is weakly typed: bfloat16 activations stay bfloat16 (a numpy float64 tap
+    # would promote them to float32).
+    term = float(tap) * lax.slice_in_dim(x, k, k + n, axis=axis)
     out = term if out is None else out + term
   return out
 

@@ -21,46 +21,52 @@ LOWER_HALF_SIZE = (64, 128)
 SHIFTS = range(3, 13)  # frames: the shifted negatives of training (syncnet_trainer) and evaluation
 
 
-def _pooled_stages(x, plan):
-  """Conv -> GroupNorm -> ReLU per (features, stride) of `plan`, then the global average; called
-  inside a compact module, whose parameters they become (conv{i}, norm{i})."""
+def _pooled_stages(x, plan, dtype):
+  """Conv -> GroupNorm -> ReLU per (features, stride) of `plan`, then the global average (float32);
+  called inside a compact module, whose parameters they become (conv{i}, norm{i}). The
+  convolutions compute in `dtype`; GroupNorm's statistics are taken in float32."""
+  x = x.astype(dtype)
   for i, (features, stride) in enumerate(plan):
-    x = nn.Conv(features, (3, 3), stride, padding=1, name=f"conv{i}")(x)
-    x = nn.relu(nn.GroupNorm(num_groups=min(32, features), name=f"norm{i}")(x))
-  return x.mean(axis=(1, 2))
+    x = nn.Conv(features, (3, 3), stride, padding=1, dtype=dtype, name=f"conv{i}")(x)
+    x = nn.relu(nn.GroupNorm(num_groups=min(32, features), dtype=dtype, name=f"norm{i}")(x))
+  return x.astype(jnp.float32).mean(axis=(1, 2))
 
 
 class _Tower(nn.Module):
   """The pooled stages, linear, unit norm."""
   plan: tuple  # (features, stride) per stage
   embed_dim: int
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    x = nn.Dense(self.embed_dim, name="fc")(_pooled_stages(x, self.plan))
+    x = nn.Dense(self.embed_dim, name="fc")(_pooled_stages(x, self.plan, self.dtype))
     return x / (jnp.linalg.norm(x, axis=-1, keepdims=True) + 1e-6)
 
 
 class _Regressor(nn.Module):
   """The pooled stages, linear to one number."""
   plan: tuple
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    return nn.Dense(1, name="fc")(_pooled_stages(x, self.plan))[..., 0]
+    return nn.Dense(1, name="fc")(_pooled_stages(x, self.plan, self.dtype))[..., 0]
 
 
 class SyncNet(nn.Module):
   embed_dim: int = 512
   width: float = 1.0  # channel multiplier (tiny CPU configs use less)
+  dtype: jnp.dtype = jnp.float32  # of the convolutions; parameters and embeddings stay float32
 
   def setup(self):
     w = lambda c: max(8, int(c * self.width))  # noqa: E731
     self.visual_tower = _Tower(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), 2), (w(512), 2),
-                                (w(512), 2)), self.embed_dim)
+                                (w(512), 2)), self.embed_dim, self.dtype)
     self.audio_tower = _Tower(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), (1, 2)), (w(512), 2)),
-                              self.embed_dim)
-    self.mouth_tower = _Regressor(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), 2), (w(256), 2)))
+                              self.embed_dim, self.dtype)
+    self.mouth_tower = _Regressor(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), 2), (w(256), 2)),
+                                   self.dtype)
 
   def _lower_half(self, frames):
     n, t, r = frames.shape[:3]

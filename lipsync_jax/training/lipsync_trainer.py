@@ -31,7 +31,9 @@ ADAPTATION_TRAINED = ("synthesis",)
 
 
 def make_model(config) -> stylelipsync.StyleLipSync:
-  return stylelipsync.from_config(config.model)
+  """The config's model, computing in config.dtype (bfloat16 on accelerators: convolutions only;
+  parameters, optimizer state, styles, demodulation and losses stay float32)."""
+  return stylelipsync.from_config(config.model, jnp.dtype(config.get("dtype", "float32")))
 
 
 def learning_rate_schedule(config):
@@ -73,7 +75,8 @@ class LipSyncTrainer:
     self.audio_source = audio_source
     self.adaptation = adaptation
     self.model = make_model(config)
-    self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width)
+    self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width,
+                                 jnp.dtype(config.get("dtype", "float32")))
     self.trained = trained_labels(config, ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)
     self.learning_rate = learning_rate_schedule(config)
     # The decoder runs only for the image and sync losses (and R_sync): the latent teacher alone
@@ -205,6 +208,7 @@ class LipSyncTrainer:
       image_codes = teacher if cfg.get("image_codes", "audio") == "teacher" else codes
       pred, inter = apply(masked, image_codes, rngs={"noise": k1}, method=self.model.decode,
                           mutable=["intermediates"])
+      pred = pred.astype(jnp.float32)
       image_loss, image_metrics = losses.reconstruction(cfg, lpips_params, pred, frames,
                                                         batch["masks"])
       loss = loss + image_loss
@@ -219,7 +223,7 @@ class LipSyncTrainer:
     if self.adaptation:
       other = apply(batch["sync_mels"], method=self.model.encode_audio)
       pred_other = apply(masked, apply(w_ref, other, method=self.model.latents),
-                         rngs={"noise": k2}, method=self.model.decode)
+                         rngs={"noise": k2}, method=self.model.decode).astype(jnp.float32)
       metrics["r_sync"] = self._sync_loss(state["sync_params"], pred_other,
                                           batch["sync_mels"][:, t // 2])
       loss = loss + cfg.lambda_reg * metrics["r_sync"]

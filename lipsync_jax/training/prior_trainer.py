@@ -85,6 +85,7 @@ class PriorTrainer:
   def loss(self, params, state, batch, rng, lpips_params):
     frames = common.to_float(batch["frames"])
     pred, inter = self.reconstruct(params, state["consts"], batch, rng)
+    pred = pred.astype(jnp.float32)
     loss, metrics = losses.reconstruction(self.config, lpips_params, pred, frames, batch["masks"])
     metrics.update(losses.samf_mask_means(inter, batch["masks"]))
     metrics["loss"] = loss

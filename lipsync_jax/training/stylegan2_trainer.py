@@ -22,8 +22,11 @@ class StyleGAN2Trainer:
     self.config = config
     self.source = source
     m = config.model
-    self.g = stylegan2.Generator(m.resolution, m.z_dim, m.w_dim, m.channel_base, m.channel_max)
-    self.d = stylegan2.Discriminator(m.resolution, m.channel_base, m.channel_max, config.mbstd_group)
+    dtype = jnp.dtype(config.get("dtype", "float32"))  # compute only: parameters stay float32
+    self.g = stylegan2.Generator(m.resolution, m.z_dim, m.w_dim, m.channel_base, m.channel_max,
+                                 dtype)
+    self.d = stylegan2.Discriminator(m.resolution, m.channel_base, m.channel_max,
+                                     config.mbstd_group, dtype)
     c = config.r1_interval / (config.r1_interval + 1)
     self.g_tx = optax.adam(config.learning_rate, b1=0.0, b2=0.99, eps=1e-8)
     self.d_tx = optax.adam(config.learning_rate * c, b1=0.0, b2=0.99**c, eps=1e-8)

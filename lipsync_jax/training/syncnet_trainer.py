@@ -24,7 +24,8 @@ class SyncNetTrainer:
   def __init__(self, config, source):
     self.config = config
     self.source = source
-    self.model = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width)
+    self.model = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width,
+                                 jnp.dtype(config.get("dtype", "float32")))
     self.tx = optax.adam(config.learning_rate)
 
   def init_state(self, rng):
