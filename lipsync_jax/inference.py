@@ -39,6 +39,7 @@ import numpy as np
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_crop, input_pipeline, masking, media, watermark
 from lipsync_jax import face_geometry as fg
+from lipsync_jax.models import mals  # its moving average (eq. 4), the one MaLS step done here
 
 CROP_SIZE = 256  # the prepared crops' size: masks and the paste-back live at this size
 
@@ -457,7 +458,7 @@ class LipSyncStream:
       return []
     ts = range(self._next_code, code_stop)
     w = lambda t: self._w[min(max(t, 0), self._next_w - 1) - self._w_start]  # noqa: E731
-    avg = np.stack([0.25 * w(t - 1) + 0.5 * w(t) + 0.25 * w(t + 1) for t in ts])
+    avg = np.stack([sum(a * w(t + k) for a, k in zip(mals.ALPHA, (-1, 0, 1))) for t in ts])
     codes, self._avg_history, self._h_history = self.backend.mals(
         self.w_ref, self._avg_history, self._h_history, avg, first=self._next_code == 0)
     self._next_code = code_stop
@@ -494,8 +495,7 @@ def generate_clip(backend: Backend, reference: np.ndarray, masked: np.ndarray,
   float [-1, 1], mels (T, 20, 80) -> generated (T, R, R, 3) uint8."""
   w_ref = backend.encode_reference(_to_float(reference))
   w = backend.audio_w(w_ref, mels)
-  padded = np.concatenate([w[:1], w, w[-1:]])
-  avg = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
+  avg = np.asarray(mals.moving_average(w))
   zeros = np.zeros((2,) + w.shape[1:], np.float32)
   codes, _, _ = backend.mals(w_ref, zeros, zeros, avg, first=True)
   return _to_uint8(backend.decode(masked.astype(np.float32), codes))

@@ -8,6 +8,7 @@ insertion), and modulation as scaling of the activations around one shared-weigh
 
 import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -178,3 +179,23 @@ def flops_of(fn, *args) -> float:
   if isinstance(cost, (list, tuple)):
     cost = cost[0]
   return float(cost.get("flops", 0.0))
+
+
+class FullyConnected(nn.Module):
+  """A dense layer with equalized learning rate (weights N(0, 1) / lr_multiplier, scaled by
+  lr_multiplier / sqrt(fan-in) at run time), then bias_act."""
+  features: int
+  lr_multiplier: float = 1.0
+  bias_init: float = 0.0
+  activation: str = "linear"
+
+  @nn.compact
+  def __call__(self, x):
+    in_features = x.shape[-1]
+    w = self.param("weight", lambda k, s: jax.random.normal(k, s) / self.lr_multiplier,
+                   (in_features, self.features))
+    b = self.param("bias", lambda k, s: jnp.full(s, self.bias_init / self.lr_multiplier),
+                   (self.features,))
+    weight_gain = self.lr_multiplier / math.sqrt(in_features)
+    x = x.astype(jnp.float32) @ (w * weight_gain)
+    return ops.bias_act(x, b * self.lr_multiplier, self.activation)

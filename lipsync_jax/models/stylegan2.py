@@ -6,7 +6,8 @@ conv: (k, k, in, out)), so checkpoints convert by transposition (see models/styl
 
 Channels follow NVIDIA's table min(channel_base / resolution, channel_max); the default
 channel_base=16384, channel_max=512 gives StyleLipSync's 512 up to 32x32, then 256, 128, 64 and
-14 W+ codes at 256x256.
+14 W+ codes at 256x256. SaMF, which the decoder of StyleLipSync adds at every block from 8x8,
+is in models/samf.py.
 """
 
 import math
@@ -18,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lipsync_jax.models import ops
+from lipsync_jax.models import samf as samf_lib
+from lipsync_jax.models.ops import FullyConnected
 
 
 def channels_for(resolution: int, channel_base: int = 16384, channel_max: int = 512) -> int:
@@ -31,24 +34,6 @@ def block_resolutions(img_resolution: int) -> list[int]:
 def num_ws_for(img_resolution: int) -> int:
   """W+ codes: one per conv layer (1 at 4x4, 2 per later block) plus the last toRGB."""
   return 2 * (int(math.log2(img_resolution)) - 1)
-
-
-class FullyConnected(nn.Module):
-  features: int
-  lr_multiplier: float = 1.0
-  bias_init: float = 0.0
-  activation: str = "linear"
-
-  @nn.compact
-  def __call__(self, x):
-    in_features = x.shape[-1]
-    w = self.param("weight", lambda k, s: jax.random.normal(k, s) / self.lr_multiplier,
-                   (in_features, self.features))
-    b = self.param("bias", lambda k, s: jnp.full(s, self.bias_init / self.lr_multiplier),
-                   (self.features,))
-    weight_gain = self.lr_multiplier / math.sqrt(in_features)
-    x = x.astype(jnp.float32) @ (w * weight_gain)
-    return ops.bias_act(x, b * self.lr_multiplier, self.activation)
 
 
 class MappingNetwork(nn.Module):
@@ -126,28 +111,6 @@ class ToRGB(nn.Module):
     return ops.bias_act(x, bias, clamp=self.conv_clamp)
 
 
-class SaMF(nn.Module):
-  """Style-aware Masked Fusion (paper eq. 2).
-
-  S = sigmoid(modulated 3x3 conv(E_face, w) + b), a 1-channel mask modulated by the block's first
-  style code, as in the public demo; the output is S * E_face + (1 - S) * G_prev. (A leaky ReLU
-  before the sigmoid, as an earlier version had, made the generated side win only where the
-  logit reached -7.8 for S <= 0.1, against +1.6 for S >= 0.9.)
-  """
-  dtype: jnp.dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, generated, encoded, w):
-    in_channels = encoded.shape[-1]
-    styles = FullyConnected(in_channels, bias_init=1.0, name="affine")(w)
-    weight = self.param("weight", nn.initializers.normal(1.0), (3, 3, in_channels, 1))
-    bias = self.param("bias", nn.initializers.zeros, (1,))
-    s = ops.modulated_conv2d(encoded, weight, styles, compute_dtype=self.dtype)
-    s = jax.nn.sigmoid(ops.bias_act(s, bias))
-    self.sow("intermediates", "mask", s)
-    return s * encoded.astype(jnp.float32) + (1 - s) * generated
-
-
 class SynthesisBlock(nn.Module):
   out_channels: int
   resolution: int
@@ -169,7 +132,7 @@ class SynthesisBlock(nn.Module):
       rgb_w = ws[:, 1]
     else:
       if self.use_samf:
-        x = SaMF(dtype=self.dtype, name="samf")(x, encoded, ws[:, 0])
+        x = samf_lib.SaMF(dtype=self.dtype, name="samf")(x, encoded, ws[:, 0])
       x = SynthesisLayer(self.out_channels, self.resolution, up=2, name="conv0", **kw)(x, ws[:, 0], noise_mode)
       x = SynthesisLayer(self.out_channels, self.resolution, name="conv1", **kw)(x, ws[:, 1], noise_mode)
       rgb_w = ws[:, 2]

@@ -1,4 +1,4 @@
-"""SyncNet for the sync loss (paper eq. 7), the sync regulariser (eq. 9) and the LSE metrics.
+"""SyncNet for the sync loss (paper eq. 7, training.losses), the sync regulariser (eq. 9) and LSE.
 
 A visual tower on the lower half of T=5 frames (stacked on channels, resized to 64x128) and an audio
 tower on the matching 0.2 s mel window (20x80), each ending in an L2-normalised 512-d embedding,
@@ -90,20 +90,6 @@ class SyncNet(nn.Module):
 
   def __call__(self, frames, mel):
     return self.visual(frames), self.audio(mel), self.mouth_opening(frames)
-
-
-def sync_loss(visual, audio):
-  """1 - cos(f_v, f_a), averaged (eqs. 7 and 9); inputs are unit vectors."""
-  return jnp.mean(1.0 - jnp.sum(visual * audio, axis=-1))
-
-
-def contrastive_loss(visual, audio, temperature=0.07):
-  """Symmetric InfoNCE over the batch on cosine similarity: row i's positive is column i."""
-  logits = visual @ audio.T / temperature
-  labels = jnp.arange(logits.shape[0])
-  lv = -jnp.mean(jax.nn.log_softmax(logits, axis=1)[labels, labels])
-  la = -jnp.mean(jax.nn.log_softmax(logits, axis=0)[labels, labels])
-  return 0.5 * (lv + la)
 
 
 class ClipEmbedder:

@@ -1,4 +1,4 @@
-"""Stage 3, lip-sync training (paper 3.4), and stage 4, few-shot adaptation (paper 4).
+"""Stage 3, lip-sync training (paper 3.4); stage 4, adaptation, builds on it (adaptation_trainer).
 
 Lip-sync: T=5 clips; L = lambda1 * multi-scale LPIPS + lambda2 * (1 - cos(SyncNet(X^), SyncNet(A)));
 the pretrained decoder's synthesis weights are frozen while SaMF, the encoders and MaLS train.
@@ -9,11 +9,6 @@ audio-driven codes w~_t (eq. 4) to w*_t. With every image loss and the sync loss
 never runs the decoder: it trains the audio encoder and MaLS on codes alone, at a fraction of the
 cost. Also not in the paper, all off by default: L1 on the frame and on the masked region, LPIPS on
 the mouth (training.losses), and the SyncNet tower's mouth opening.
-
-Adaptation: the encoders are frozen and the decoder trains on a few seconds of the target person,
-with L_train + lambdaR * R_sync, where R_sync is the sync loss of frames generated from the target's
-reference and masked frames but audio drawn from the training set (eq. 9): the decoder must stay
-able to follow audio it was not tuned on.
 """
 
 import jax
@@ -27,7 +22,6 @@ from lipsync_jax.models import lpips, stylelipsync, syncnet
 from lipsync_jax.training import common, losses, loop, syncnet_trainer
 
 LIPSYNC_TRAINED = ("samf", "face_encoder", "reference_encoder", "audio_encoder", "mals")
-ADAPTATION_TRAINED = ("synthesis",)
 
 
 def make_model(config) -> stylelipsync.StyleLipSync:
@@ -68,20 +62,19 @@ def load_pretrained_model(workdir, params, consts):
 
 
 class LipSyncTrainer:
+  default_trained = LIPSYNC_TRAINED
 
-  def __init__(self, config, source, audio_source=None, adaptation: bool = False):
+  def __init__(self, config, source, audio_source=None):
     self.config = config
     self.source = source
     self.audio_source = audio_source
-    self.adaptation = adaptation
     self.model = make_model(config)
     self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width,
                                  jnp.dtype(config.get("dtype", "float32")))
-    self.trained = trained_labels(config, ADAPTATION_TRAINED if adaptation else LIPSYNC_TRAINED)
+    self.trained = trained_labels(config, self.default_trained)
     self.learning_rate = learning_rate_schedule(config)
-    # The decoder runs only for the image and sync losses (and R_sync): the latent teacher alone
-    # trains on codes.
-    self.decodes = (losses.any_image_loss(config) or config.lambda_sync or adaptation or
+    # The decoder runs only for the image and sync losses: the latent teacher alone trains on codes.
+    self.decodes = (losses.any_image_loss(config) or config.lambda_sync or
                     config.get("lambda_opening", 0.0))
     image_codes = config.get("image_codes", "audio")
     if image_codes not in ("audio", "teacher"):
@@ -124,7 +117,7 @@ class LipSyncTrainer:
     than config.min_syncnet_accuracy at telling aligned from shifted audio on held-out clips
     (a SyncNet at chance, 0.5, turns the sync loss into noise)."""
     cfg = self.config
-    uses_sync = cfg.lambda_sync or (self.adaptation and cfg.lambda_reg)
+    uses_sync = self.uses_sync()
     threshold = cfg.get("min_syncnet_accuracy", 0.75)
     if not cfg.get("pretrained_syncnet"):
       if (uses_sync or cfg.get("lambda_opening", 0.0)) and threshold:
@@ -151,6 +144,10 @@ class LipSyncTrainer:
                          f"{100 * threshold:.0f}%: train it longer")
     return params
 
+  def uses_sync(self) -> bool:
+    """Whether a loss reads the SyncNet's embeddings."""
+    return bool(self.config.lambda_sync)
+
   def make_iterator(self, start_step, process_index, process_count):
     cfg = input_pipeline.pipeline_config(self.config, fields=self.fields())
     return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
@@ -159,16 +156,14 @@ class LipSyncTrainer:
   def fields(self):
     """The batch entries this stage reads (the pipeline makes no others)."""
     needed = {"frames", "masks", "mels", "reference"}
-    if self.adaptation:
-      needed.add("sync_mels")
     if self.uses_teacher:
       needed.add("mouth_shape")
     return tuple(sorted(needed))
 
-  def _sync_loss(self, sync_params, frames, mel):
-    v = self.sync.apply({"params": sync_params}, frames, method=self.sync.visual)
-    a = self.sync.apply({"params": sync_params}, mel, method=self.sync.audio)
-    return syncnet.sync_loss(v, a)
+  def _embed(self, sync_params, frames, mel):
+    """The SyncNet's unit embeddings of clips (N, 5, R, R, 3) and their middle mel windows."""
+    return (self.sync.apply({"params": sync_params}, frames, method=self.sync.visual),
+            self.sync.apply({"params": sync_params}, mel, method=self.sync.audio))
 
   def _opening_loss(self, sync_params, pred, frames):
     """Mean |opening(generated) - opening(real)| by the SyncNet's mouth-opening tower, the real
@@ -215,20 +210,22 @@ class LipSyncTrainer:
       metrics.update(image_metrics)
       metrics.update(losses.samf_mask_means(inter["intermediates"], batch["masks"]))
       if cfg.lambda_sync:
-        metrics["sync"] = self._sync_loss(state["sync_params"], pred, batch["mels"][:, t // 2])
+        metrics["sync"] = losses.sync_loss(*self._embed(state["sync_params"], pred,
+                                                        batch["mels"][:, t // 2]))
         loss = loss + cfg.lambda_sync * metrics["sync"]
       if cfg.get("lambda_opening", 0.0):
         metrics["opening"] = self._opening_loss(state["sync_params"], pred, frames)
         loss = loss + cfg.lambda_opening * metrics["opening"]
-    if self.adaptation:
-      other = apply(batch["sync_mels"], method=self.model.encode_audio)
-      pred_other = apply(masked, apply(w_ref, other, method=self.model.latents),
-                         rngs={"noise": k2}, method=self.model.decode).astype(jnp.float32)
-      metrics["r_sync"] = self._sync_loss(state["sync_params"], pred_other,
-                                          batch["sync_mels"][:, t // 2])
-      loss = loss + cfg.lambda_reg * metrics["r_sync"]
+    extra, extra_metrics = self.regulariser(state, apply, masked, w_ref, batch, k2)
+    loss = loss + extra
+    metrics.update(extra_metrics)
     metrics["loss"] = loss
     return loss, (metrics, pred)
+
+  def regulariser(self, state, apply, masked, w_ref, batch, rng):
+    """A stage's further loss term and its metrics: none in lip-sync (adaptation adds R_sync)."""
+    del state, apply, masked, w_ref, batch, rng
+    return 0.0, {}
 
   def _step(self, state, batch, step, lpips_params):
     rng = loop.step_rng(state["rng"], step)

@@ -1,17 +1,26 @@
-"""Image losses shared by the decoder prior, lip-sync and adaptation stages.
+"""The training losses, by the paper's names where it has them.
 
-  lpips        multi-scale VGG16 LPIPS over whole frames, the paper's eq. 6 (lambda_lpips)
-  l1           L1 over whole frames (lambda_l1; not in the paper)
+The paper's:
+  lpips        L_lpips, multi-scale VGG16 LPIPS over whole frames, eq. 6 (lambda_lpips)
+  sync_loss    L_sync = 1 - cos(SyncNet(X^), SyncNet(A)), eq. 7; eq. 8 sums them
+  r_sync       R_sync, eq. 9: L_sync of frames generated from the adaptation target's faces but
+               audio drawn from the training set (the same function on those frames)
+  syncnet_contrastive  the SyncNet's own objective (InfoNCE on cosine similarity)
+  d_logistic, g_nonsaturating, r1_penalty  StyleGAN2's losses for the decoder's stage 1
+Not in the paper (the decoder prior and its recipe; docs/design.md):
+  l1           L1 over whole frames (lambda_l1)
   mask_l1      L1 over the masked pixels only, where the mouth is drawn (lambda_mask_l1)
   mouth_lpips  single-scale LPIPS on the square around each clip's middle-frame mask
                (lambda_mouth_lpips, mouth_crop of the side)
 
-Each term is computed only when its weight is not zero. VGG16's weights come in as an argument
-(`lpips_params`, replicated by the trainer), not as constants baked into the compiled step.
+In `reconstruction` each image term is computed only when its weight is not zero. VGG16's weights
+come in as an argument (`lpips_params`, replicated by the trainer), not as constants baked into
+the compiled step.
 """
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from lipsync_jax.models import lpips
 
@@ -91,3 +100,34 @@ def samf_mask_means(intermediates, masks):
     m = jax.image.resize(flat, (flat.shape[0], r, r, 1), "linear")
     out[f"samf_in_mask/{block}"] = (s * m).sum() / jnp.maximum(m.sum(), 1e-6)
   return out
+
+
+def sync_loss(visual, audio):
+  """L_sync (eq. 7): 1 - cos(f_v, f_a), averaged; inputs are the SyncNet's unit embeddings."""
+  return jnp.mean(1.0 - jnp.sum(visual * audio, axis=-1))
+
+
+r_sync = sync_loss  # eq. 9: the same on frames driven by audio from the training set
+
+
+def syncnet_contrastive(visual, audio, shifted, temperature):
+  """InfoNCE on cosine similarity: sample i's visual embedding (B, D) against the audio of every
+  sample (B, D) and the K shifted windows of every sample (B, K, D); its positive is audio i."""
+  b, k, d = shifted.shape
+  logits = visual @ jnp.concatenate([audio, shifted.reshape(b * k, d)]).T / temperature
+  return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.arange(b)).mean()
+
+
+def d_logistic(logits_real, logits_fake):
+  """StyleGAN2's discriminator loss: softplus(D(fake)) + softplus(-D(real))."""
+  return jax.nn.softplus(logits_fake).mean() + jax.nn.softplus(-logits_real).mean()
+
+
+def g_nonsaturating(logits_fake):
+  """StyleGAN2's generator loss: softplus(-D(G(z)))."""
+  return jax.nn.softplus(-logits_fake).mean()
+
+
+def r1_penalty(grad_real):
+  """R1: the squared norm of D's gradient at real images, per image, averaged."""
+  return jnp.square(grad_real).sum(axis=tuple(range(1, grad_real.ndim))).mean()

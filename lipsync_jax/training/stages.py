@@ -6,8 +6,8 @@ from lipsync_jax import input_pipeline
 
 
 def make_trainer(config):
-  from lipsync_jax.training import (lipsync_trainer, prior_trainer, stylegan2_trainer,
-                                    syncnet_trainer)
+  from lipsync_jax.training import (adaptation_trainer, lipsync_trainer, prior_trainer,
+                                    stylegan2_trainer, syncnet_trainer)
   source = input_pipeline.open_source(config.dataset, config.data_dir, config.split)
   if config.stage == "stylegan2":
     return stylegan2_trainer.StyleGAN2Trainer(config, source)
@@ -22,6 +22,6 @@ def make_trainer(config):
     if not paths:
       raise ValueError(f"config.target {config.target!r} matches no prepared segments (.npz)")
     target = input_pipeline.SegmentSource(paths)
-    return lipsync_trainer.LipSyncTrainer(config, target, audio_source=source, adaptation=True)
+    return adaptation_trainer.AdaptationTrainer(config, target, audio_source=source)
   raise ValueError(f"unknown stage {config.stage!r}: stylegan2, prior, syncnet, lipsync "
                    "or adaptation")

@@ -13,7 +13,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lipsync_jax import input_pipeline
 from lipsync_jax.models import stylegan2
-from lipsync_jax.training import common, loop
+from lipsync_jax.training import common, losses, loop
 
 
 class StyleGAN2Trainer:
@@ -75,7 +75,7 @@ class StyleGAN2Trainer:
 
     def loss_fn(dp):
       lf, lr = self.d.apply({"params": dp}, fake), self.d.apply({"params": dp}, real)
-      loss = jax.nn.softplus(lf).mean() + jax.nn.softplus(-lr).mean()
+      loss = losses.d_logistic(lr, lf)
       return loss, {"d_loss": loss, "d_real": lr.mean(), "d_fake": lf.mean()}
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state["d_params"])
     updates, d_opt = self.d_tx.update(grads, state["d_opt"], state["d_params"])
@@ -87,7 +87,7 @@ class StyleGAN2Trainer:
 
     def loss_fn(dp):
       grad_real = jax.grad(lambda x: self.d.apply({"params": dp}, x).sum())(real)
-      penalty = jnp.square(grad_real).sum(axis=(1, 2, 3)).mean()
+      penalty = losses.r1_penalty(grad_real)
       return penalty * (self.config.r1_gamma / 2) * self.config.r1_interval, penalty
     grads, penalty = jax.grad(loss_fn, has_aux=True)(state["d_params"])
     updates, d_opt = self.d_tx.update(grads, state["d_opt"], state["d_params"])
@@ -101,7 +101,7 @@ class StyleGAN2Trainer:
 
     def loss_fn(gp):
       fake, w_avg = self._generate(gp, state, self._latents(k_z, n), k_n, k_m, True)
-      loss = jax.nn.softplus(-self.d.apply({"params": state["d_params"]}, fake)).mean()
+      loss = losses.g_nonsaturating(self.d.apply({"params": state["d_params"]}, fake))
       return loss, w_avg
     (loss, w_avg), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["g_params"])
     updates, g_opt = self.g_tx.update(grads, state["g_opt"], state["g_params"])

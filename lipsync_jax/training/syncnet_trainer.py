@@ -16,7 +16,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lipsync_jax import audio, input_pipeline
 from lipsync_jax.models import syncnet
-from lipsync_jax.training import common, loop
+from lipsync_jax.training import common, losses, loop
 
 
 class SyncNetTrainer:
@@ -49,13 +49,12 @@ class SyncNetTrainer:
     b, k = batch["shifted_mels"].shape[:2]
     s = self.model.apply({"params": params}, batch["shifted_mels"].reshape((b * k, 20, 80)),
                          method=self.model.audio)
-    logits = v @ jnp.concatenate([a, s]).T / self.config.temperature  # (B, B + B * K)
-    labels = jnp.arange(v.shape[0])
-    contrastive = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    s = s.reshape(b, k, -1)
+    contrastive = losses.syncnet_contrastive(v, a, s, self.config.temperature)
     opening = self.model.apply({"params": params}, frames, method=self.model.mouth_opening)
     opening_l1 = jnp.abs(opening - batch["mouth_opening"]).mean()
     loss = contrastive + self.config.get("opening_weight", 1.0) * opening_l1
-    pos, shifted = jnp.sum(v * a, -1), jnp.sum(v[:, None] * s.reshape(b, k, -1), -1)
+    pos, shifted = jnp.sum(v * a, -1), jnp.sum(v[:, None] * s, -1)
     return loss, {"loss": loss, "contrastive": contrastive, "opening_l1": opening_l1,
                   "cos_aligned": pos.mean(), "cos_shifted": shifted.mean(),
                   "accuracy_vs_shifted": jnp.mean(pos[:, None] > shifted)}

@@ -1,0 +1,40 @@
+"""Stage 4, few-shot adaptation (paper section 4).
+
+The encoders and MaLS are frozen; the decoder (the synthesis network) trains on a few seconds of
+the target person with L_train + lambda_reg * R_sync (eq. 9), where R_sync is the sync loss of
+frames generated from the target's reference and masked frames but audio drawn from the training
+set: the decoder must stay able to follow audio it was not tuned on. L_train is the lip-sync
+stage's (its image losses, config.image_codes choosing the codes they decode).
+"""
+
+import jax.numpy as jnp
+
+from lipsync_jax.training import losses
+from lipsync_jax.training.lipsync_trainer import LipSyncTrainer
+
+ADAPTATION_TRAINED = ("synthesis",)
+
+
+class AdaptationTrainer(LipSyncTrainer):
+  """source: the target person's prepared segments; audio_source: the training split, whose
+  audio drives R_sync."""
+  default_trained = ADAPTATION_TRAINED
+
+  def __init__(self, config, source, audio_source):
+    super().__init__(config, source, audio_source)
+    self.decodes = True
+
+  def uses_sync(self) -> bool:
+    return bool(self.config.lambda_sync or self.config.lambda_reg)
+
+  def fields(self):
+    return tuple(sorted(set(super().fields()) | {"sync_mels"}))
+
+  def regulariser(self, state, apply, masked, w_ref, batch, rng):
+    """lambda_reg * R_sync (eq. 9) of the target's frames driven by other clips' audio."""
+    t = masked.shape[1]
+    other = apply(batch["sync_mels"], method=self.model.encode_audio)
+    pred = apply(masked, apply(w_ref, other, method=self.model.latents), rngs={"noise": rng},
+                 method=self.model.decode).astype(jnp.float32)
+    r_sync = losses.r_sync(*self._embed(state["sync_params"], pred, batch["sync_mels"][:, t // 2]))
+    return self.config.lambda_reg * r_sync, {"r_sync": r_sync}
