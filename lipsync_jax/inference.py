@@ -495,7 +495,8 @@ def generate_clip(backend: Backend, reference: np.ndarray, masked: np.ndarray,
   float [-1, 1], mels (T, 20, 80) -> generated (T, R, R, 3) uint8."""
   w_ref = backend.encode_reference(_to_float(reference))
   w = backend.audio_w(w_ref, mels)
-  avg = np.asarray(mals.moving_average(w))
+  padded = np.concatenate([w[:1], w, w[-1:]])  # time is axis 0 here
+  avg = sum(a * padded[k:k + len(w)] for k, a in enumerate(mals.ALPHA))
   zeros = np.zeros((2,) + w.shape[1:], np.float32)
   codes, _, _ = backend.mals(w_ref, zeros, zeros, avg, first=True)
   return _to_uint8(backend.decode(masked.astype(np.float32), codes))
