@@ -17,6 +17,8 @@ Output: OUT/clips/<key>__NNN.npz per segment (written atomically), OUT/done/<key
 is finished (reruns skip it: resumable, and a kill -9 loses nothing finished), and
 OUT/failures.jsonl with one line per bad video and the reason (skipped on reruns unless
 --retry_failed). One run per output folder at a time: a rerun sweeps the temporaries of a killed run.
+SIGTERM or SIGINT stops a run cleanly: the workers remove their temporaries, finished videos are
+kept, one line says so and the exit status is 128 + the signal's number.
 """
 
 import argparse
@@ -34,7 +36,7 @@ import numpy as np
 
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_geometry as fg
-from lipsync_jax import face_crop, masking, media, segments
+from lipsync_jax import face_crop, fileio, masking, media, segments
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 SAMPLES_PER_FRAME = audio_lib.SAMPLE_RATE // audio_lib.FPS
@@ -372,7 +374,7 @@ def prepare(input_dir: str, output_dir: str, layout: str = "folder", workers: in
   jobs = [(it, output_dir, config) for it in todo]
   with open(os.path.join(output_dir, "failures.jsonl"), "a") as failure_log:
     if workers > 1:
-      pool = multiprocessing.get_context("spawn").Pool(workers)
+      pool = multiprocessing.get_context("spawn").Pool(workers, fileio.pool_worker_signals)
       results = pool.imap_unordered(_worker, jobs)
     else:
       pool, results = None, map(_worker, jobs)
@@ -392,6 +394,10 @@ def prepare(input_dir: str, output_dir: str, layout: str = "folder", workers: in
             stats["seconds"][stage] += s
         bar.update(1)
         bar.set_postfix(fps=f"{stats['frames'] / (time.perf_counter() - start):.0f}")
+    except BaseException:  # a signal or an error: stop the workers now (they clean up)
+      if pool is not None:
+        pool.terminate()
+      raise
     finally:
       bar.close()
       if pool is not None:
@@ -400,6 +406,12 @@ def prepare(input_dir: str, output_dir: str, layout: str = "folder", workers: in
   stats["wall_seconds"] = time.perf_counter() - start
   stats["seconds"] = dict(stats["seconds"])
   return stats
+
+
+def _kept(output_dir: str) -> str:
+  done = os.path.join(output_dir, "done")
+  n = sum(name.endswith(".json") for name in os.listdir(done)) if os.path.isdir(done) else 0
+  return f"{n} finished videos kept in {output_dir}, a rerun resumes"
 
 
 def main(argv=None):
@@ -413,12 +425,13 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if not os.path.isdir(args.input):
     parser.error(f"--input {args.input}: not a folder")
-  try:
-    stats = prepare(args.input, args.output, args.layout, args.workers,
-                    PrepareConfig(max_frames=args.max_frames), args.retry_failed)
-  except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  with fileio.stop_on_signals("prepare", lambda: _kept(args.output)):
+    try:
+      stats = prepare(args.input, args.output, args.layout, args.workers,
+                      PrepareConfig(max_frames=args.max_frames), args.retry_failed)
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
   print(f"{stats['done']} videos prepared, {stats['failed']} failed, {stats['skipped']} already "
         f"done or failed before; {stats['frames']} frames in {stats['wall_seconds']:.1f} s")
   if stats["failed"]:

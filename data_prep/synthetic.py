@@ -16,6 +16,8 @@ Output is deterministic for a seed; identities and voices can be held out for th
 held-out person's photo is never part of a training look).
 
 Usage: python -m data_prep.synthetic --out DIR --num_clips N --seed S [--workers K]
+SIGTERM or SIGINT stops it cleanly: no temporaries left, finished clips kept, one line says so, and
+the exit status is 128 + the signal's number.
 """
 
 import argparse
@@ -33,7 +35,7 @@ from scipy.spatial import Delaunay
 from data_prep import faces, identities, tts, visemes
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_geometry as fg
-from lipsync_jax import media
+from lipsync_jax import fileio, media
 
 TRAIN_VOICES = ("en+m1", "en-us+m3", "en-us+f2", "en-029+m2", "en-gb-x-rp+f4", "en+f1",
                 "en-us+m7", "en-gb-x-gbclan+f3")
@@ -374,7 +376,7 @@ def build_corpus(out_dir: str, num_clips: int, seed: int, workers: int = 1,
   failures = {}
   if workers > 1:
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, fileio.pool_worker_signals) as pool:  # an exception terminates it
       results = list(tqdm(pool.imap_unordered(_render_one, jobs), total=len(jobs),
                           desc="synthetic clips", disable=not progress))
   else:
@@ -394,6 +396,13 @@ def build_corpus(out_dir: str, num_clips: int, seed: int, workers: int = 1,
   return index
 
 
+def _kept(out_dir: str) -> str:
+  clip_dir = os.path.join(out_dir, "clips")
+  names = os.listdir(clip_dir) if os.path.isdir(clip_dir) else []
+  n = sum(name.endswith(".json") for name in names)  # a clip's json is written last
+  return f"{n} finished clips kept in {clip_dir}, a rerun resumes"
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   parser.add_argument("--out", required=True, help="output folder")
@@ -409,9 +418,11 @@ def main(argv=None):
   unknown = [i for i in test_ids if i not in faces.IDENTITIES]
   if unknown:
     parser.error(f"unknown identities {unknown}; known: {list(faces.IDENTITIES)}")
-  index = build_corpus(args.out, args.num_clips, args.seed, args.workers,
-                       RenderConfig(frame_size=args.frame_size), args.test_fraction, test_ids,
-                       tuple(x for x in args.test_voices.split(",") if x))
+  corpus = fileio.outputs_note(os.path.join(args.out, "corpus.json"))
+  with fileio.stop_on_signals("synthetic", lambda: f"{_kept(args.out)}; {corpus()}"):
+    index = build_corpus(args.out, args.num_clips, args.seed, args.workers,
+                         RenderConfig(frame_size=args.frame_size), args.test_fraction, test_ids,
+                         tuple(x for x in args.test_voices.split(",") if x))
   n = len(index["clips"])
   print(f"{n} clips in {args.out} ({len(index['failures'])} failed)")
   for clip_id, error in index["failures"].items():

@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from lipsync_jax import audio as audio_lib  # noqa: E402
 from lipsync_jax import face_geometry as fg  # noqa: E402
-from lipsync_jax import inference, input_pipeline, media  # noqa: E402
+from lipsync_jax import fileio, inference, input_pipeline, media  # noqa: E402
 from lipsync_jax.models import syncnet  # noqa: E402
 
 LIP_LANDMARKS = np.array(sorted(set(fg.LIPS_UPPER_OUTER + fg.LIPS_LOWER_OUTER +
@@ -437,26 +437,28 @@ def main(argv=None):
   p.add_argument("--output_dir", required=True)
   p.add_argument("--quiet", action="store_true")
   args = p.parse_args(argv)
-  try:
-    if args.exported:
-      backend = inference.exported_backend(args.exported)
-    elif _stage(args.checkpoint) == "prior":
-      backend = TeacherBackend(args.checkpoint)
-    else:
-      backend = inference.checkpoint_backend(args.checkpoint)
+  outputs = [os.path.join(args.output_dir, n) for n in ("mouths.png", "report.json", "report.md")]
+  with fileio.stop_on_signals("evaluate", fileio.outputs_note(*outputs)):
+    try:
+      if args.exported:
+        backend = inference.exported_backend(args.exported)
+      elif _stage(args.checkpoint) == "prior":
+        backend = TeacherBackend(args.checkpoint)
+      else:
+        backend = inference.checkpoint_backend(args.checkpoint)
+      os.makedirs(args.output_dir, exist_ok=True)
+      report = evaluate(backend, args.syncnet, args.data_dir, args.dataset, args.split,
+                        args.num_clips, args.max_frames, args.mask, progress=not args.quiet,
+                        exclude=[x for x in args.exclude.split(",") if x],
+                        strip_path=outputs[0])
+    except (FileNotFoundError, ValueError, media.MediaError) as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
     os.makedirs(args.output_dir, exist_ok=True)
-    report = evaluate(backend, args.syncnet, args.data_dir, args.dataset, args.split,
-                      args.num_clips, args.max_frames, args.mask, progress=not args.quiet,
-                      exclude=[x for x in args.exclude.split(",") if x],
-                      strip_path=os.path.join(args.output_dir, "mouths.png"))
-  except (FileNotFoundError, ValueError, media.MediaError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  os.makedirs(args.output_dir, exist_ok=True)
-  for name, text in (("report.json", json.dumps(report, indent=1)), ("report.md", markdown(report))):
-    with media.atomic_path(os.path.join(args.output_dir, name)) as tmp:
-      with open(tmp, "w") as f:
-        f.write(text)
+    for path, text in zip(outputs[1:], (json.dumps(report, indent=1), markdown(report))):
+      with media.atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+          f.write(text)
   print(markdown(report))
   return 0
 

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lipsync_jax import fileio
+
 FUNCTIONS = ("encode_reference", "audio_w", "mals", "decode")
 FORMAT_VERSION = 1
 
@@ -129,11 +131,12 @@ def main(argv=None):
   parser.add_argument("--platforms", default="cpu",
                       help="comma-separated jax.export platforms, e.g. cpu,cuda,tpu")
   args = parser.parse_args(argv)
-  try:
-    meta = export(args.checkpoint, args.output, tuple(args.platforms.split(",")))
-  except (FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  with fileio.stop_on_signals("export", fileio.outputs_note(args.output)):
+    try:
+      meta = export(args.checkpoint, args.output, tuple(args.platforms.split(",")))
+    except (FileNotFoundError, ValueError) as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
   size = os.path.getsize(args.output) / 2**20
   print(f"wrote {args.output} ({size:.1f} MiB): resolution {meta['resolution']}, "
         f"step {meta['step']}, platforms {meta['platforms']}")

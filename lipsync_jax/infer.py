@@ -9,7 +9,8 @@
 are produced as soon as their audio is in. --stream feeds a file's audio through the same streaming
 path in --chunk_ms chunks. The output is H.264 + AAC at --fps with the driving audio, written
 atomically, and carries the provenance marks of lipsync_jax.watermark. See lipsync_jax.inference
-for the pipeline. Exit status: 0 done, 2 unusable input (the message names the file and why).
+for the pipeline. Exit status: 0 done, 2 unusable input (the message names the file and why),
+128 + N stopped by signal N (SIGTERM 143, SIGINT 130: nothing written, no temporary left).
 """
 
 import argparse
@@ -23,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from lipsync_jax import audio as audio_lib  # noqa: E402
-from lipsync_jax import inference, media  # noqa: E402
+from lipsync_jax import fileio, inference, media  # noqa: E402
 
 
 def stdin_chunks(chunk_samples: int):
@@ -81,29 +82,30 @@ def main(argv=None):
       reference_frame=args.reference_frame, smooth_radius=args.smooth_radius,
       visible_mark=not args.no_visible_mark)
   start = time.perf_counter()
-  try:
-    if args.exported:
-      backend = inference.exported_backend(args.exported, args.batch_size)
-    else:
-      backend = inference.checkpoint_backend(args.checkpoint, args.batch_size)
-    chunk_samples = int(audio_lib.SAMPLE_RATE * args.chunk_ms / 1000)
-    if args.audio == "-":
-      audio = stdin_chunks(chunk_samples)
-    elif args.stream:
-      samples = inference.read_driving_audio(args.audio)
-      audio = (samples[i:i + chunk_samples] for i in range(0, len(samples), chunk_samples))
-    else:
-      audio = args.audio
-    result = inference.run(backend, args.video, audio, args.output, options,
-                           progress=not args.quiet, crf=args.crf)
-  except (media.MediaError, FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  seconds = time.perf_counter() - start
-  print(f"wrote {result['output']}: {result['frames']} frames ({result['seconds']:.2f} s), "
-        f"face in {result['faces']}, reference frame {result['reference_frame']}, "
-        f"{seconds:.1f} s wall")
-  return 0
+  with fileio.stop_on_signals("infer", fileio.outputs_note(args.output)):
+    try:
+      if args.exported:
+        backend = inference.exported_backend(args.exported, args.batch_size)
+      else:
+        backend = inference.checkpoint_backend(args.checkpoint, args.batch_size)
+      chunk_samples = int(audio_lib.SAMPLE_RATE * args.chunk_ms / 1000)
+      if args.audio == "-":
+        audio = stdin_chunks(chunk_samples)
+      elif args.stream:
+        samples = inference.read_driving_audio(args.audio)
+        audio = (samples[i:i + chunk_samples] for i in range(0, len(samples), chunk_samples))
+      else:
+        audio = args.audio
+      result = inference.run(backend, args.video, audio, args.output, options,
+                             progress=not args.quiet, crf=args.crf)
+    except (media.MediaError, FileNotFoundError, ValueError) as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
+    seconds = time.perf_counter() - start
+    print(f"wrote {result['output']}: {result['frames']} frames ({result['seconds']:.2f} s), "
+          f"face in {result['faces']}, reference frame {result['reference_frame']}, "
+          f"{seconds:.1f} s wall")
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,11 @@ syncnet.py:tiny run: 58 s cold, 21 s warm)."""
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 
 TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + TEST_XLA_FLAGS +
@@ -23,6 +27,42 @@ import pytest  # noqa: E402
 def pytest_sessionfinish(session, exitstatus):
   if _OWN_CACHE:
     shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+
+
+@pytest.fixture
+def interrupt_cli():
+  """Runs a command line (python ARGS) until ready() says it is mid-run, then sends it a signal:
+  returns (return code, stderr's lines). A run that ends or never gets ready fails the test."""
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+  def run(args, ready, sig=signal.SIGTERM, stdin=b"", env=None, timeout=600):
+    with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: a full pipe would block it
+      proc = subprocess.Popen([sys.executable, *args], cwd=repo, env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=err)
+
+      def lines():
+        err.seek(0)
+        return err.read().strip().splitlines()
+
+      try:
+        proc.stdin.write(stdin)  # stdin stays open: a reader of it waits, mid-run, for more
+        proc.stdin.flush()
+        deadline = time.time() + timeout
+        while not ready():
+          assert proc.poll() is None, ["it ended before it was interrupted"] + lines()[-5:]
+          assert time.time() < deadline, ["it never got mid-run"] + lines()[-5:]
+          time.sleep(0.005)
+        proc.send_signal(sig)
+        proc.wait(timeout=120)
+      finally:
+        if proc.poll() is None:
+          proc.kill()
+          proc.wait()
+        proc.stdin.close()
+      return proc.returncode, lines()
+
+  return run
+
 
 # A small corpus: clip 0 is the held-out test identity, clips 1.. are training identities.
 NUM_CLIPS = 5

@@ -4,6 +4,7 @@ import glob
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -158,6 +159,45 @@ def test_infer_cli_checkpoint_and_exported(workdir, clips, tmp_path):
   a = np.stack(list(media.iter_frames(str(out), 25)))
   b = np.stack(list(media.iter_frames(str(out2), 25)))
   assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def _temporaries(folder):
+  return glob.glob(os.path.join(folder, ".tmp-*"))
+
+
+def test_infer_stops_cleanly_on_sigterm(workdir, clips, tmp_path, interrupt_cli):
+  out = tmp_path / "out.mp4"
+  speech = inference.read_driving_audio(clips["other"])[:16_000]  # 1 s, then stdin stays open
+  pcm = (np.clip(speech, -1, 1) * 32767).astype("<i2").tobytes()
+  code, err = interrupt_cli(
+      ["-m", "lipsync_jax.infer", "--checkpoint", workdir, "--video", clips["held_out"], "--audio",
+       "-", "--output", str(out), "--quiet", "--batch_size", "4"],
+      lambda: _temporaries(tmp_path), stdin=pcm, env=_env())
+  assert code == 128 + signal.SIGTERM, err
+  assert err[-1] == f"infer: stopped by SIGTERM; nothing written to {out}"
+  assert not _temporaries(tmp_path) and not out.exists()
+
+
+def test_export_stops_cleanly_on_sigterm(workdir, tmp_path, interrupt_cli):
+  artifact = tmp_path / "model.lsj"
+  code, err = interrupt_cli(
+      ["-m", "lipsync_jax.export", "--checkpoint", workdir, "--output", str(artifact)],
+      lambda: _temporaries(tmp_path), env=_env())
+  assert code == 128 + signal.SIGTERM, err
+  assert err[-1] == f"export: stopped by SIGTERM; nothing written to {artifact}"
+  assert not _temporaries(tmp_path) and not artifact.exists()
+
+
+def test_evaluate_stops_cleanly_on_sigterm(workdir, tfds_dir, tmp_path, interrupt_cli):
+  strip = tmp_path / "mouths.png"  # written after the first clip's own-audio pass, of 4 clips
+  code, err = interrupt_cli(
+      ["-m", "lipsync_jax.evaluate", "--checkpoint", workdir, "--data_dir", tfds_dir, "--split",
+       "train", "--num_clips", "4", "--max_frames", "12", "--output_dir", str(tmp_path),
+       "--quiet"], strip.exists, env=_env())
+  assert code == 128 + signal.SIGTERM, err
+  assert err[-1] == (f"evaluate: stopped by SIGTERM; kept {strip}; nothing written to "
+                     f"{tmp_path / 'report.json'}, {tmp_path / 'report.md'}")
+  assert not _temporaries(tmp_path) and not (tmp_path / "report.json").exists()
 
 
 def test_still_image_and_short_audio_trims(backend, clips, tmp_path):

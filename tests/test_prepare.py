@@ -280,3 +280,27 @@ def test_a_span_without_face_splits_the_clip(corpus_dir, tmp_path):
   got = segs[1]["audio"][:2 * 640].astype(float)
   assert np.corrcoef(got, expected)[0, 1] > 0.99
   assert np.abs(got - expected).max() < 0.01 * 32767
+
+
+def test_sigint_stops_cleanly_then_resume(corpus_dir, tmp_path, interrupt_cli):
+  out = tmp_path / "out"
+  cmd = ["-m", "data_prep.prepare", "--input", os.path.join(corpus_dir, "clips"),
+         "--output", str(out), "--workers", "2"]
+  done = lambda: glob.glob(str(out / "done" / "*.json"))  # noqa: E731
+  writing = lambda: glob.glob(str(out / "clips" / ".tmp-*"))  # noqa: E731  (only workers write)
+  # Mid-run: a video finished, and preferably a worker writing the next one's segment.
+  ready = lambda: len(done()) >= 2 or (done() and writing())  # noqa: E731
+  code, err = interrupt_cli(cmd, ready, signal.SIGINT)
+  assert code == 128 + signal.SIGINT, err
+  finished = done()
+  assert 1 <= len(finished) < NUM_CLIPS, "the signal should land mid-run"
+  assert err[-1] == (f"prepare: stopped by SIGINT; {len(finished)} finished videos kept in {out}, "
+                     "a rerun resumes")
+  assert not glob.glob(str(out / "**" / ".tmp-*"), recursive=True)
+  for path in finished:  # the finished videos are whole
+    for segment in json.load(open(path))["segments"]:
+      prepare.load_segment(str(out / segment))
+  r = subprocess.run([sys.executable, *cmd], cwd=REPO, capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr
+  assert f"{len(finished)} already done" in r.stdout, r.stdout
+  assert len(done()) == NUM_CLIPS

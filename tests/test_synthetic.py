@@ -1,5 +1,7 @@
+import glob
 import json
 import os
+import signal
 
 import numpy as np
 
@@ -69,3 +71,16 @@ def test_visemes_close_lips_for_bilabials_and_silence():
   assert track[40, 0] > 0.5  # /a/
   assert track[54, 0] < 0.2  # /m/ closes the lips even between vowels
   assert track[-10:, 0].max() < 0.05
+
+
+def test_sigterm_stops_cleanly_and_workers_remove_their_temporaries(tmp_path, interrupt_cli):
+  out = tmp_path / "out"
+  writing = lambda: glob.glob(str(out / "clips" / ".tmp-*.mp4"))  # noqa: E731  (in a worker)
+  code, err = interrupt_cli(["-m", "data_prep.synthetic", "--out", str(out), "--num_clips", "2",
+                             "--workers", "2"], writing)
+  assert code == 128 + signal.SIGTERM, err
+  finished = len(glob.glob(str(out / "clips" / "*.json")))
+  assert err[-1] == (f"synthetic: stopped by SIGTERM; {finished} finished clips kept in "
+                     f"{out / 'clips'}, a rerun resumes; nothing written to {out / 'corpus.json'}")
+  assert not glob.glob(str(out / "**" / ".tmp-*"), recursive=True)
+  assert finished < 2 and not (out / "corpus.json").exists()
