@@ -39,9 +39,12 @@ import numpy as np
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_crop, input_pipeline, masking, media, watermark
 from lipsync_jax import face_geometry as fg
-from lipsync_jax.models import mals  # its moving average (eq. 4), the one MaLS step done here
 
 CROP_SIZE = 256  # the prepared crops' size: masks and the paste-back live at this size
+# MaLS's moving average (eq. 4), done here between the exported audio and MaLS functions: the
+# weights of models/mals.py's ALPHA, restated because the exported path imports no model code
+# (tests/test_inference.py checks that the two agree).
+MALS_ALPHA = (0.25, 0.5, 0.25)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -458,7 +461,7 @@ class LipSyncStream:
       return []
     ts = range(self._next_code, code_stop)
     w = lambda t: self._w[min(max(t, 0), self._next_w - 1) - self._w_start]  # noqa: E731
-    avg = np.stack([sum(a * w(t + k) for a, k in zip(mals.ALPHA, (-1, 0, 1))) for t in ts])
+    avg = np.stack([sum(a * w(t + k) for a, k in zip(MALS_ALPHA, (-1, 0, 1))) for t in ts])
     codes, self._avg_history, self._h_history = self.backend.mals(
         self.w_ref, self._avg_history, self._h_history, avg, first=self._next_code == 0)
     self._next_code = code_stop
@@ -496,7 +499,7 @@ def generate_clip(backend: Backend, reference: np.ndarray, masked: np.ndarray,
   w_ref = backend.encode_reference(_to_float(reference))
   w = backend.audio_w(w_ref, mels)
   padded = np.concatenate([w[:1], w, w[-1:]])  # time is axis 0 here
-  avg = sum(a * padded[k:k + len(w)] for k, a in enumerate(mals.ALPHA))
+  avg = sum(a * padded[k:k + len(w)] for k, a in enumerate(MALS_ALPHA))
   zeros = np.zeros((2,) + w.shape[1:], np.float32)
   codes, _, _ = backend.mals(w_ref, zeros, zeros, avg, first=True)
   return _to_uint8(backend.decode(masked.astype(np.float32), codes))
@@ -514,17 +517,23 @@ def read_driving_audio(path: str) -> np.ndarray:
   return samples
 
 
+# Seconds of a file's audio pushed at once: 12-13 frames at 25 fps, a few decoder batches. Ten
+# seconds made a 4K output hold up to 250 frames, their crops and composites at once (11-20 GB).
+OFFLINE_CHUNK_SECONDS = 0.5
+
+
 def run(backend: Backend, video_path: str, audio, output: str, options: Options = Options(),
         chunk_seconds: float | None = None, progress: bool = True, crf: int = 18) -> dict:
   """Lip-syncs video_path (video or still) to `audio` (a path, or an iterable of 16 kHz float
   chunks for a live stream) and writes output atomically. chunk_seconds: push a file's audio in
-  chunks of this length through the stream (None: 10 s chunks, the offline pass)."""
+  chunks of this length through the stream (None: OFFLINE_CHUNK_SECONDS). Each push holds its
+  frames in memory at the input's size, so the chunk bounds the memory whatever the length."""
   from tqdm import tqdm
   video = VideoFrames(video_path, options.fps)
   stream = LipSyncStream(backend, video, options)
   if isinstance(audio, str):
     samples = read_driving_audio(audio)
-    step = int(audio_lib.SAMPLE_RATE * (chunk_seconds or 10.0))
+    step = int(audio_lib.SAMPLE_RATE * (chunk_seconds or OFFLINE_CHUNK_SECONDS))
     chunks = (samples[i:i + step] for i in range(0, len(samples), step))
     total = num_output_frames(len(samples), options.fps)
   else:

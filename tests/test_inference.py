@@ -56,6 +56,11 @@ def short_video(clips, tmp_path_factory):
   return path
 
 
+def test_inference_smooths_with_the_weights_of_mals():
+  from lipsync_jax.models import mals
+  assert inference.MALS_ALPHA == mals.ALPHA
+
+
 def test_streaming_mel_equals_offline():
   x = np.random.default_rng(0).normal(0, 0.1, 12_345).astype(np.float32)
   offline = audio.log_mel(x)
