@@ -14,9 +14,10 @@ Spans without a detectable face split the video into segments; segments shorter 
 --min_frames are dropped; long ones are cut at --max_frames so memory stays bounded.
 
 Output: OUT/clips/<key>__NNN.npz per segment (written atomically), OUT/done/<key>.json once a video
-is finished (reruns skip it: resumable, and a kill -9 loses nothing finished), and
-OUT/failures.jsonl with one line per bad video and the reason (skipped on reruns unless
---retry_failed). One run per output folder at a time: a rerun sweeps the temporaries of a killed run.
+is finished (reruns skip it: resumable, and a kill -9 loses nothing finished; on Linux the workers
+end with the run), and OUT/failures.jsonl with one line per bad video and the reason (skipped on
+reruns unless --retry_failed). One run per output folder at a time: a rerun sweeps the temporaries
+of a killed run.
 SIGTERM or SIGINT stops a run cleanly: the workers remove their temporaries, finished videos are
 kept, one line says so and the exit status is 128 + the signal's number.
 """
@@ -28,6 +29,7 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import time
 
@@ -334,6 +336,17 @@ def _worker(args):
     return item, None, f"{item.path}: {type(e).__name__}: {e}"
 
 
+def _worker_init(parent_pid: int):
+  """The pool's initializer: fileio's signal handling, and on Linux the worker ends when the run
+  does. Else, after a kill -9 of the run, a worker finishes its video beside the rerun redoing it."""
+  fileio.pool_worker_signals()
+  if sys.platform.startswith("linux"):
+    import ctypes
+    ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG: SIGTERM when the run dies
+  if os.getppid() != parent_pid:  # it died before that
+    os._exit(128 + signal.SIGTERM)
+
+
 def _remove_stale_temporaries(output_dir: str):
   """Temporaries of writes that a killed run never finished (one run per output folder at a time)."""
   for root, _, files in os.walk(output_dir):
@@ -374,7 +387,7 @@ def prepare(input_dir: str, output_dir: str, layout: str = "folder", workers: in
   jobs = [(it, output_dir, config) for it in todo]
   with open(os.path.join(output_dir, "failures.jsonl"), "a") as failure_log:
     if workers > 1:
-      pool = multiprocessing.get_context("spawn").Pool(workers, fileio.pool_worker_signals)
+      pool = multiprocessing.get_context("spawn").Pool(workers, _worker_init, (os.getpid(),))
       results = pool.imap_unordered(_worker, jobs)
     else:
       pool, results = None, map(_worker, jobs)

@@ -168,10 +168,9 @@ def test_audio_and_video_stay_aligned(corpus_dir, tmp_path, fps):
 
 
 @pytest.fixture(scope="module")
-def bad_inputs(corpus_dir, tmp_path_factory):
-  """A folder with one good video and every kind of bad or odd one, prepared once."""
-  root = tmp_path_factory.mktemp("bad")
-  src = root / "in"
+def bad_videos(corpus_dir, tmp_path_factory):
+  """A folder with one good video and every kind of bad or odd one."""
+  src = tmp_path_factory.mktemp("bad") / "in"
   src.mkdir()
   path, frames, audio = _clip(corpus_dir)
   frames, audio = frames[:60], audio[:60 * 640]
@@ -189,9 +188,15 @@ def bad_inputs(corpus_dir, tmp_path_factory):
   times = np.cumsum([0] + [0.03 if i % 2 else 0.05 for i in range(len(frames) - 1)])
   write_raw(str(src / "vfr.mp4"), frames, 25, audio[:, None], pts=times)
   write_raw(str(src / "short_audio.mp4"), frames, 25, audio[:36 * 640, None])
-  out = root / "out"
-  stats = prepare.prepare(str(src), str(out), workers=2, progress=False)
-  return src, out, stats
+  return src
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(bad_videos):
+  """bad_videos prepared once: (input folder, output folder, stats)."""
+  out = bad_videos.parent / "out"
+  stats = prepare.prepare(str(bad_videos), str(out), workers=2, progress=False)
+  return bad_videos, out, stats
 
 
 def test_bad_inputs_are_recorded_and_skipped(bad_inputs):
@@ -234,31 +239,117 @@ def test_cli_reports_bad_arguments(tmp_path):
   assert r.returncode != 0 and "no videos found" in r.stderr
 
 
-def test_kill_midway_then_resume(corpus_dir, prepared_dir, tmp_path):
+def _worker_pids(pid):
+  """The multiprocessing workers that process `pid` started."""
+  out = []
+  for stat in glob.glob("/proc/[0-9]*/stat"):
+    try:
+      with open(stat) as f:
+        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+      with open(stat[:-4] + "cmdline", "rb") as f:
+        cmdline = f.read()
+    except (OSError, IndexError, ValueError):
+      continue
+    if ppid == pid and b"--multiprocessing-fork" in cmdline:
+      out.append(int(stat.split("/")[2]))
+  return out
+
+
+def _alive(pid):
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+  except OSError:
+    return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the workers in /proc")
+def test_killed_at_random_points_then_resumed(corpus_dir, prepared_dir, bad_videos, tmp_path):
+  """Good and bad videos, two workers, stopped three times at random points (kill -9 of the run, or
+  SIGTERM), then run to the end: the output is the uninterrupted run's (prepared_dir), each bad video
+  recorded once; nothing lost, twice or half-written; no worker goes on after its run."""
+  good = sorted(glob.glob(os.path.join(corpus_dir, "clips", "*.mp4"))) * 2  # twice: room for 3 kills
+  bad = [str(bad_videos / f"{k}.mp4") for k in ("corrupt", "no_audio", "no_face", "silent", "truncated")]
+  videos = good + bad
+  rng = np.random.default_rng(19)
+  src = tmp_path / "in"
+  src.mkdir()
+  source = {}  # key in the mixed folder -> the video it links to
+  for i, j in enumerate(rng.permutation(len(videos))):  # a seeded random mix
+    path = videos[j]
+    key = f"{i:02d}_{os.path.basename(path)[:-4]}"
+    source[key] = path
+    os.symlink(path, src / f"{key}.mp4")
+    if os.path.exists(path[:-4] + ".json"):  # the identity sidecar, as in prepared_dir
+      os.symlink(path[:-4] + ".json", src / f"{key}.json")
   out = tmp_path / "out"
-  cmd = [sys.executable, "-m", "data_prep.prepare", "--input", os.path.join(corpus_dir, "clips"),
-         "--output", str(out), "--workers", "1"]
-  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  deadline = time.time() + 120
-  while time.time() < deadline and not glob.glob(str(out / "done" / "*.json")):
-    time.sleep(0.02)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  finished = glob.glob(str(out / "done" / "*.json"))
-  assert 1 <= len(finished) < NUM_CLIPS, "the kill should land mid-run"
-  for p in glob.glob(str(out / "clips" / "*.npz")):  # whatever is there is whole
-    prepare.load_segment(p)
-  r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-  assert r.returncode == 0, r.stderr
+  cmd = [sys.executable, "-m", "data_prep.prepare", "--input", str(src), "--output", str(out),
+         "--workers", "2"]
+
+  def progress():  # videos finished or recorded as failed
+    failed = 0
+    if os.path.exists(out / "failures.jsonl"):
+      with open(out / "failures.jsonl") as f:
+        failed = sum(1 for _ in f)
+    return len(glob.glob(str(out / "done" / "*.json"))) + failed
+
+  def written():  # the finished files, temporaries aside
+    return sorted(glob.glob(str(out / "clips" / "*")) + glob.glob(str(out / "done" / "*")))
+
+  proc, workers = None, []
+  try:
+    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL):
+      target = progress() + int(rng.integers(1, 3))
+      proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+      deadline = time.time() + 300
+      while progress() < target:
+        assert proc.poll() is None and time.time() < deadline, "it ended or stalled before the kill"
+        time.sleep(0.02)
+      time.sleep(rng.uniform(0, 0.5))  # then anywhere in the next videos
+      pids = _worker_pids(proc.pid)
+      workers += pids
+      assert pids and proc.poll() is None, "the kill should land mid-run"
+      proc.send_signal(sig)
+      assert proc.wait(timeout=60) == (-sig if sig == signal.SIGKILL else 128 + sig)
+      kept = written()
+      deadline = time.time() + 5
+      while any(map(_alive, pids)) and time.time() < deadline:
+        time.sleep(0.05)
+      assert not any(map(_alive, pids)), f"a worker outlived its run ({signal.Signals(sig).name})"
+      assert written() == kept, "a worker went on writing after its run was killed"
+      for marker in glob.glob(str(out / "done" / "*.json")):  # finished videos are whole
+        for segment in json.load(open(marker))["segments"]:
+          assert os.path.exists(out / segment)
+      for p in glob.glob(str(out / "clips" / "*.npz")):  # whatever is there is whole
+        prepare.load_segment(p)
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+  finally:  # the processes this test started, if a check above failed
+    if proc is not None and proc.poll() is None:
+      proc.kill()
+      proc.wait()
+    for pid in workers:
+      if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
   assert not glob.glob(str(out / "**" / ".tmp-*"), recursive=True)
-  ours = sorted(os.path.basename(p) for p in glob.glob(str(out / "clips" / "*.npz")))
-  clean = sorted(os.path.basename(p) for p in glob.glob(os.path.join(prepared_dir, "clips", "*.npz")))
-  assert ours == clean
-  for name in ours:
-    a = prepare.load_segment(str(out / "clips" / name))
-    b = prepare.load_segment(os.path.join(prepared_dir, "clips", name))
-    np.testing.assert_allclose(a["landmarks"], b["landmarks"], atol=1e-2)
-    np.testing.assert_array_equal(a["mel"], b["mel"])
+  markers = lambda d: {os.path.basename(p)[:-5]: json.load(open(p))  # noqa: E731
+                       for p in glob.glob(os.path.join(d, "done", "*.json"))}
+  ours, theirs = markers(str(out)), markers(prepared_dir)
+  assert sorted(ours) == sorted(k for k, p in source.items() if p not in bad)
+  segments = []
+  for key, summary in ours.items():
+    clean = theirs[os.path.basename(source[key])[:-4]]
+    assert (summary["frames"], len(summary["segments"])) == (clean["frames"], len(clean["segments"]))
+    for ours_path, clean_path in zip(summary["segments"], clean["segments"]):
+      a = prepare.load_segment(str(out / ours_path))
+      b = prepare.load_segment(os.path.join(prepared_dir, clean_path))
+      np.testing.assert_allclose(a["landmarks"], b["landmarks"], atol=1e-2)
+      np.testing.assert_array_equal(a["mel"], b["mel"])
+    segments += [os.path.basename(p) for p in summary["segments"]]
+  assert sorted(os.listdir(out / "clips")) == sorted(segments)  # nothing else, nothing twice
+  with open(out / "failures.jsonl") as f:  # each bad video once, after every restart
+    assert sorted(json.loads(line)["key"] for line in f) == sorted(
+        k for k, p in source.items() if p in bad)
 
 
 def test_a_span_without_face_splits_the_clip(corpus_dir, tmp_path):
