@@ -31,16 +31,15 @@ def get_config():
 
 # The model sizes of the decoder-prior recipe: one model tree for the prior, lip-sync and
 # adaptation stages of a size (their checkpoints load into each other). code_dim: the frame
-# encoder's learned numbers beside the mouth's shape; 0 for the synthetic corpus, whose mouths
-# the shape describes (learned numbers tied the codes to the training faces). The tiny model keeps
-# a few so that the tests cover them.
+# encoder's learned numbers beside the mouth's shape (0: the shape alone; measured worse on the
+# synthetic corpus, docs/history.md).
 MODELS = {
     "tiny": dict(resolution=64, w_dim=64, channel_base=1024, channel_max=64,
                  face_stem_channels=16, code_dim=4, audio_widths=(32, 64, 128, 256)),
     "proof128": dict(resolution=128, w_dim=64, channel_base=2048, channel_max=64,
-                     face_stem_channels=16, code_dim=0, audio_widths=(32, 64, 128, 256)),
+                     face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256)),
     "gpu128": dict(resolution=128, w_dim=64, channel_base=2048, channel_max=64,
-                   face_stem_channels=16, code_dim=0, audio_widths=(32, 64, 128, 256)),
+                   face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256)),
     "vox256": dict(resolution=256, w_dim=512, channel_base=16384, channel_max=512,
                    face_stem_channels=32, code_dim=64, audio_widths=(64, 128, 256, 512)),
 }

@@ -24,8 +24,8 @@ Batch (this host's rows, B' = B / P):
               times (num_shifts): SyncNet negatives that only timing tells apart
   mouth_opening (B', T) float32  the frames' inner-lip gap over the eye-corner distance (MediaPipe
               mesh of the prepared clip; face_geometry.mouth_opening): the SyncNet's opening target
-  mouth_shape (B', T, 7) float32  face_geometry.mouth_shape of the same mesh relative to the clip's
-              closed mouth (mouth_shapes): the decoder prior's code
+  mouth_shape (B', T, 7) float32  face_geometry.mouth_shape of the same mesh: the decoder prior's
+              code target
   clip_index  (B',) int32, start_frame (B',) int32  (which samples these are)
 """
 
@@ -157,17 +157,9 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
 
 
 def mouth_shapes(example, start: int, stop: int) -> np.ndarray:
-  """The mouth's shape in a stored clip's frames start..stop-1 relative to its closed mouth: (n, 7)
-  float32, face_geometry.mouth_shape of each frame's mesh minus that of the clip's least open
-  frame (by mouth_opening). Relative, the shape is about the same for every face; absolute, it
-  also holds the face (lip thickness, nose to chin), which for a face never trained on put the
-  decoder prior's codes where it had never been (it drew no mouth for the held-out person)."""
-  closed = int(np.argmin(np.asarray(example["mouth_opening"])))
-  return (_absolute_shapes(example, start, stop) -
-          _absolute_shapes(example, closed, closed + 1)).astype(np.float32)
-
-
-def _absolute_shapes(example, start, stop):
+  """face_geometry.mouth_shape of a stored clip's frames start..stop-1: (n, 7) float32, from its
+  mesh (TFDS) or as a pack stores it. (Shapes relative to the clip's closed mouth were tried and
+  measured no better on a held-out person and worse on new sentences: docs/history.md.)"""
   if "mouth_shape" in example:  # a pack stores them, not the mesh
     return np.asarray(example["mouth_shape"][start:stop], np.float32)
   return np.stack([face_geometry.mouth_shape(p) for p in np.asarray(example["landmarks"][start:stop])])

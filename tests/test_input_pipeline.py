@@ -91,14 +91,13 @@ def test_pack_gives_the_tfds_batches_at_its_resolution(source, tmp_path):
     input_pipeline.open_source("synthetic_talking_faces", str(tmp_path / "nope.npz"), "train")
 
 
-def test_mouth_shapes_are_relative_to_the_clip_closed_mouth(source):
+def test_mouth_shapes_are_the_mesh_mouth_shape_of_each_frame(source):
   clip = source[0]
   n = int(clip["num_frames"])
-  shapes = input_pipeline.mouth_shapes(clip, 0, n)
-  closed = int(np.argmin(clip["mouth_opening"]))
-  assert shapes.shape == (n, 7) and np.all(shapes[closed] == 0)
-  absolute = np.stack([face_geometry.mouth_shape(p) for p in np.asarray(clip["landmarks"])])
-  np.testing.assert_allclose(shapes, absolute - absolute[closed], atol=1e-6)
+  shapes = input_pipeline.mouth_shapes(clip, 2, n)
+  expected = np.stack([face_geometry.mouth_shape(p) for p in np.asarray(clip["landmarks"])[2:]])
+  assert shapes.shape == (n - 2, 7)
+  np.testing.assert_allclose(shapes, expected, atol=1e-6)
   assert np.all(np.ptp(shapes, axis=0)[:2] > 0)  # the mouth moves over the clip
 
 
