@@ -401,12 +401,15 @@ def markdown(report: dict) -> str:
       f"Own audio: the generated opening's standard deviation is {s['mouth_std_ratio']:.2f} of the "
       f"ground truth's; its best-correlating lag is {s['mouth_lag']:+.1f} frames on average "
       "(positive: it trails).",
-      "",
-      f"SyncNet on the real clips: aligned audio scores above audio shifted by {SHIFTS.start}-"
-      f"{SHIFTS.stop - 1} frames (either way) in {100 * s['sync_window_accuracy']:.1f}% of 5-frame "
-      f"windows and, averaged over each clip, in {100 * s['sync_clip_accuracy']:.1f}% of (clip, "
-      "shift) pairs; chance is 50%.",
   ]
+  if np.isfinite(s["sync_window_accuracy"]):  # NaN without a SyncNet (--syncnet)
+    lines += [
+        "",
+        f"SyncNet on the real clips: aligned audio scores above audio shifted by {SHIFTS.start}-"
+        f"{SHIFTS.stop - 1} frames (either way) in {100 * s['sync_window_accuracy']:.1f}% of "
+        f"5-frame windows and, averaged over each clip, in {100 * s['sync_clip_accuracy']:.1f}% "
+        "of (clip, shift) pairs; chance is 50%.",
+    ]
   return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,7 @@
 # ${PROOF_DIR:-runs/proof}.
 #   1. corpora: 200 training clips (seed 1: 57 training looks, data_prep.identities; one held-out
 #      person, Joe Biden, with two held-out voices) and 24 clips of new sentences (seed 2);
-#   2. the SyncNet at 128x128 (configs/syncnet_proof128.py): evaluation's LSE and the sync
+#   2. the SyncNet at 128x128 (configs/syncnet.py:proof128): evaluation's LSE and the sync
 #      regulariser of adaptation;
 #   3. the decoder prior by autoencoding (configs/prior.py:proof128);
 #   4. lip-sync on it, the synthesis frozen: the latent teacher (configs/lipsync.py:proof128);
@@ -31,7 +31,7 @@ for corpus in "train 200 1" "unseen 24 2"; do
 done
 TFDS="$DIR/train/tfds"
 TRAIN=($PY -m lipsync_jax.train)
-"${TRAIN[@]}" --config configs/syncnet_proof128.py --workdir "$DIR/syncnet" --config.data_dir="$TFDS"
+"${TRAIN[@]}" --config configs/syncnet.py:proof128 --workdir "$DIR/syncnet" --config.data_dir="$TFDS"
 "${TRAIN[@]}" --config configs/prior.py:proof128 --workdir "$DIR/prior" --config.data_dir="$TFDS"
 "${TRAIN[@]}" --config configs/lipsync.py:proof128 --workdir "$DIR/lipsync" \
     --config.data_dir="$TFDS" --config.pretrained_prior="$DIR/prior"
