@@ -3,7 +3,8 @@
   python benchmarks/infer_memory.py --exported runs/demo/adapted.lsj
       [--heights 256,1080,2160] [--seconds 10,60] [--inputs short,long] [--out DIR]
 
-For each input height H (256: a 256x256 video; otherwise H x 16/9 H with the face in the middle),
+For each input height H (the corpus clip's own height, 256, as rendered; otherwise a 16:9 frame of
+height H with the clip scaled to half that height in the middle),
 each input kind (short: a 4 s clip that inference loops forward and backward; long: the clip
 played forward and backward as long as the longest output, so nothing loops) and each output
 length, runs `python -m lipsync_jax.infer` in a fresh process and prints its peak resident memory
@@ -39,15 +40,14 @@ def source_clip(directory: str):
 
 
 def on_canvas(frame: np.ndarray, height: int) -> np.ndarray:
-  """The 256x256 face frame scaled to half the height, centred on a grey 16:9 canvas."""
+  """The clip's frame scaled to half the height, centred on a grey 16:9 canvas."""
   if height == frame.shape[0]:
     return frame
   width = (height * 16 // 9) // 2 * 2
-  size = height // 2
+  h, w = height // 2, frame.shape[1] * (height // 2) // frame.shape[0]
   canvas = np.full((height, width, 3), 96, np.uint8)
-  top, left = (height - size) // 2, (width - size) // 2
-  canvas[top:top + size, left:left + size] = cv2.resize(frame, (size, size),
-                                                          interpolation=cv2.INTER_CUBIC)
+  top, left = (height - h) // 2, (width - w) // 2
+  canvas[top:top + h, left:left + w] = cv2.resize(frame, (w, h), interpolation=cv2.INTER_CUBIC)
   return canvas
 
 
