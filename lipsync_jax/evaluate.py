@@ -305,9 +305,13 @@ def evaluate(backend: inference.Backend, syncnet_dir: str | None, data_dir: str,
   source = input_pipeline.open_split(dataset, data_dir, split)
   r = backend.resolution
   mask = mask or backend.meta.get("mask", "pose")
-  exclude = set(exclude)
-  chosen = [i for i in range(len(source)) if _text(source[i]["clip_id"]) not in exclude]
-  clips = [_clip(source, i, r, mask, max_frames) for i in chosen[:num_clips]]
+  exclude, chosen = set(exclude), []
+  for i in range(len(source)):  # reads records only until num_clips are found (splits can be large)
+    if len(chosen) == num_clips:
+      break
+    if _text(source[i]["clip_id"]) not in exclude:
+      chosen.append(i)
+  clips = [_clip(source, i, r, mask, max_frames) for i in chosen]
   if len(clips) < 2:
     raise ValueError(f"{data_dir} {split}: cross-identity evaluation needs at least 2 clips")
   sync = SyncNetEmbedder(syncnet_dir) if syncnet_dir else None
@@ -457,7 +461,6 @@ def main(argv=None):
     except (FileNotFoundError, ValueError, media.MediaError) as e:
       print(f"error: {e}", file=sys.stderr)
       return 2
-    os.makedirs(args.output_dir, exist_ok=True)
     for path, text in zip(outputs[1:], (json.dumps(report, indent=1), markdown(report))):
       with media.atomic_path(path) as tmp:
         with open(tmp, "w") as f:

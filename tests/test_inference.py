@@ -262,11 +262,15 @@ def test_watermark_survives_crf28_and_half_scale(clips, tmp_path):
 
 
 def test_evaluate_reports_the_six_metrics(workdir, tfds_dir, tmp_path):
+  from lipsync_jax import input_pipeline
+  first = input_pipeline.open_split("synthetic_talking_faces", tfds_dir, "train")[0]["clip_id"]
+  first = first.decode() if isinstance(first, bytes) else str(first)
   r = _cli("-m", "lipsync_jax.evaluate", "--checkpoint", workdir, "--syncnet", workdir,
            "--data_dir", tfds_dir, "--split", "train", "--num_clips", "2", "--max_frames", "12",
-           "--output_dir", str(tmp_path), "--quiet")
+           "--output_dir", str(tmp_path), "--quiet", "--exclude", first)
   assert r.returncode == 0, r.stderr
   report = json.loads((tmp_path / "report.json").read_text())
+  assert len(report["clips"]) == 2 and first not in {row["clip"] for row in report["clips"]}
   s = report["summary"]
   for key in ("psnr", "ssim", "lse_d", "lse_c", "csim"):
     assert np.isfinite(s[key]), key
