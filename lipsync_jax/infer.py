@@ -14,12 +14,26 @@ for the pipeline. Exit status: 0 done, 2 unusable input (the message names the f
 """
 
 import argparse
+import ctypes
 import os
 import sys
 import time
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def few_malloc_arenas(count: int = 2):
+  """glibc gives threads their own heaps (up to 8 per core), each keeping the frame-sized buffers
+  it freed: decoder, encoder and XLA threads made a 4K run's peak climb by ~0.6 GB over its
+  first minute (4.3 GB, against 3.7 GB with two heaps, at the same speed). No-op without glibc."""
+  try:
+    ctypes.CDLL("libc.so.6").mallopt(-8, count)  # M_ARENA_MAX, before the threads start
+  except (OSError, AttributeError):
+    pass
+
+
+few_malloc_arenas()
 
 import numpy as np  # noqa: E402
 

@@ -172,10 +172,11 @@ def pingpong(n: int, count: int | None = None) -> Iterator[int]:
 class VideoFrames:
   """Output frame t -> the input frame it shows: the video by timestamp at `fps`, looped forward
   and backward past its end; a still image for every t. Decoding is streamed: a backward pass
-  re-decodes the video in blocks, so memory holds at most `block` frames."""
+  re-decodes the video in blocks of at most `block_bytes` (and 64 frames), so memory holds one
+  block whatever the frame size (20 frames of 3840x2160, 64 of 1080p)."""
 
-  def __init__(self, path: str, fps: float, block: int = 64):
-    self.path, self.fps, self.block = path, fps, block
+  def __init__(self, path: str, fps: float, block_bytes: int = 512 * 2**20):
+    self.path, self.fps, self.block_bytes = path, fps, block_bytes
     self.still = os.path.splitext(path)[1].lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp")
     if self.still:
       if not os.path.exists(path):
@@ -214,10 +215,11 @@ class VideoFrames:
     if n == 1:
       while True:
         yield f
+    block = int(np.clip(self.block_bytes // f.nbytes, 1, 64))
     while True:
       # backward n-2..1 in blocks, then forward 0..n-1 again
-      for hi in range(n - 1, 1, -self.block):
-        lo = max(1, hi - self.block)
+      for hi in range(n - 1, 1, -block):
+        lo = max(1, hi - block)
         chunk = list(itertools.islice(media.iter_frames(self.path, self.fps), lo, hi))
         yield from reversed(chunk)
       yield from media.iter_frames(self.path, self.fps)
@@ -472,16 +474,22 @@ class LipSyncStream:
     # 3. decode and paste back.
     items = [next(self._faces) for _ in ts]
     with_face = [i for i, (_, face) in enumerate(items) if face is not None]
-    outputs = [frame for frame, _ in items]
+    generated = {}
     if with_face:
       masked = np.stack([_to_float(items[i][1].crop) * (1 - items[i][1].mask[..., None])
                          for i in with_face])
-      generated = _to_uint8(self.backend.decode(masked.astype(np.float32), codes[with_face]))
-      for i, g in zip(with_face, generated):
-        outputs[i] = composite(items[i][0], items[i][1], g)
+      decoded = _to_uint8(self.backend.decode(masked.astype(np.float32), codes[with_face]))
+      generated = dict(zip(with_face, decoded))
     self.faces_found += len(with_face)
-    self.frames_out += len(outputs)
-    return [watermark.mark(f, self.options.visible_mark) for f in outputs]
+    self.frames_out += len(items)
+    outputs = []
+    for i in range(len(items)):  # each input frame replaced by its output as it is made
+      frame, face = items[i]
+      items[i] = None
+      if face is not None:
+        frame = composite(frame, face, generated.pop(i))
+      outputs.append(watermark.mark(frame, self.options.visible_mark))
+    return outputs
 
 
 def _to_float(img: np.ndarray) -> np.ndarray:
@@ -517,23 +525,20 @@ def read_driving_audio(path: str) -> np.ndarray:
   return samples
 
 
-# Seconds of a file's audio pushed at once: 12-13 frames at 25 fps, a few decoder batches. Ten
-# seconds made a 4K output hold up to 250 frames, their crops and composites at once (11-20 GB).
-OFFLINE_CHUNK_SECONDS = 0.5
-
-
 def run(backend: Backend, video_path: str, audio, output: str, options: Options = Options(),
         chunk_seconds: float | None = None, progress: bool = True, crf: int = 18) -> dict:
   """Lip-syncs video_path (video or still) to `audio` (a path, or an iterable of 16 kHz float
   chunks for a live stream) and writes output atomically. chunk_seconds: push a file's audio in
-  chunks of this length through the stream (None: OFFLINE_CHUNK_SECONDS). Each push holds its
-  frames in memory at the input's size, so the chunk bounds the memory whatever the length."""
+  chunks of this length through the stream (None: one decoder batch of frames, 0.32 s at 25 fps,
+  so every decoder call is full). Each push holds its frames at the input's size, so the chunk
+  bounds the memory whatever the length (ten-second pushes held 250 4K frames: 11-20 GB)."""
   from tqdm import tqdm
   video = VideoFrames(video_path, options.fps)
   stream = LipSyncStream(backend, video, options)
   if isinstance(audio, str):
     samples = read_driving_audio(audio)
-    step = int(audio_lib.SAMPLE_RATE * (chunk_seconds or OFFLINE_CHUNK_SECONDS))
+    seconds = chunk_seconds or backend.batch_size / options.fps
+    step = int(round(audio_lib.SAMPLE_RATE * seconds))
     chunks = (samples[i:i + step] for i in range(0, len(samples), step))
     total = num_output_frames(len(samples), options.fps)
   else:

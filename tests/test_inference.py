@@ -120,6 +120,15 @@ def test_stream_equals_offline_with_one_frame_lookahead(backend, short_video, cl
   assert stream.faces_found == sum(k not in (4, 5) for k in inference.pingpong(10, 25))
 
 
+def test_video_loops_backward_in_blocks_of_bounded_bytes(short_video):
+  source = list(media.iter_frames(short_video, 25))
+  for frames_per_block in (1, 3, 64):  # block_bytes of 1 frame, 3 frames, and more than the video
+    video = inference.VideoFrames(short_video, 25, block_bytes=frames_per_block * source[0].nbytes)
+    looped = list(itertools.islice(video, 40))
+    for t, k in enumerate(inference.pingpong(10, 40)):
+      np.testing.assert_array_equal(looped[t], source[k])
+
+
 def test_faceless_frames_pass_through_and_video_loops(backend, short_video, clips):
   samples = inference.read_driving_audio(clips["other"])[:16_000]
   options = inference.Options(batch_size=4, visible_mark=False)
