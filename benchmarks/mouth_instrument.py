@@ -5,7 +5,7 @@ of the learning measure (README, "Does it learn?").
       [--resolutions 64,128,256]
 
 For every resolution, the held-out clips' real crops are reduced to it (as the evaluation reduces
-them), MediaPipe measures the mouth opening on them (evaluate.Landmarks: upscaled to 256), and the
+them), MediaPipe measures the mouth opening on them (metrics.Landmarks: upscaled to 256), and the
 Pearson correlation with the ground-truth track (the renderer's mesh for synthetic clips) is
 printed per clip and on average, for the evaluation's inner-lip-area measure and the single
 inner-lip gap.
@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from lipsync_jax import evaluate, input_pipeline  # noqa: E402
+from lipsync_jax import evaluate, input_pipeline, metrics  # noqa: E402
 from lipsync_jax import face_geometry as fg  # noqa: E402
 
 MEASURES = {"inner-lip area": fg.inner_lip_opening, "inner-lip gap": fg.mouth_opening}
@@ -39,7 +39,7 @@ def main():
   source = input_pipeline.open_split(args.dataset, args.data_dir, args.split)
   # Clips spread over the split (consecutive clips of the corpus share an identity and voice).
   picks = np.linspace(0, len(source) - 1, min(args.num_clips, len(source))).astype(int)
-  lm = evaluate.Landmarks()
+  lm = metrics.Landmarks()
   for r in (int(x) for x in args.resolutions.split(",")):
     corr = {name: [] for name in MEASURES}
     truths = set()
@@ -53,7 +53,7 @@ def main():
         truth, origin = evaluate.ground_truth_opening(ex, n, measure)
         truths.add(origin)
         got = np.array([measure(q) if q is not None else np.nan for q in pts])
-        corr[name].append(evaluate.pearson(got[found], truth[found]))
+        corr[name].append(metrics.pearson(got[found], truth[found]))
     for name, values in corr.items():
       print(f"{r:4d}x{r:<4d} {name:15s} r = {np.mean(values):.3f}  (per clip: "
             f"{' '.join(f'{v:.2f}' for v in values)}; ground truth: {','.join(sorted(truths))})",

@@ -42,128 +42,10 @@ import numpy as np  # noqa: E402
 
 from lipsync_jax import audio as audio_lib  # noqa: E402
 from lipsync_jax import face_geometry as fg  # noqa: E402
-from lipsync_jax import fileio, inference, input_pipeline, media  # noqa: E402
+from lipsync_jax import fileio, inference, input_pipeline, media, metrics  # noqa: E402
 from lipsync_jax.models import syncnet  # noqa: E402
 
-LIP_LANDMARKS = np.array(sorted(set(fg.LIPS_UPPER_OUTER + fg.LIPS_LOWER_OUTER +
-                                    fg.LIPS_UPPER_INNER + fg.LIPS_LOWER_INNER)))
-OFFSETS = range(-15, 16)
 SHIFTS = syncnet.SHIFTS
-sync_discrimination = syncnet.sync_discrimination
-
-
-# ---------------------------------------------------------------------------------------------
-# Metrics on arrays.
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-  mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-  return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-  from skimage.metrics import structural_similarity
-  return float(structural_similarity(a, b, channel_axis=-1, data_range=255))
-
-
-def lse(visual: np.ndarray, audio: np.ndarray) -> tuple[float, float, int]:
-  """syncnet_python's LSE-D, LSE-C and best offset from per-frame embeddings (T, D) of 5-frame
-  windows and of the audio windows of the same frames."""
-  t = len(visual)
-  means = []
-  for off in OFFSETS:
-    lo, hi = max(0, -off), min(t, t - off)
-    if hi <= lo:
-      means.append(np.inf)
-      continue
-    means.append(np.linalg.norm(visual[lo:hi] - audio[lo + off:hi + off], axis=-1).mean())
-  means = np.array(means)
-  finite = means[np.isfinite(means)]
-  best = int(np.argmin(means))
-  return float(means[best]), float(np.median(finite) - means[best]), list(OFFSETS)[best]
-
-
-def lip_distance(lm, generated, real) -> tuple[float, int]:
-  """LMD: mean distance of MediaPipe lip landmarks (pixels of the 256 crop) over the frames where
-  the mesh is found in both; and that number of frames (LMD is NaN when it is 0)."""
-  dists = []
-  for g, r in zip(generated, real):
-    pg, pr = lm(g), lm(r)
-    if pg is not None and pr is not None:
-      dists.append(np.linalg.norm(pg[LIP_LANDMARKS, :2] - pr[LIP_LANDMARKS, :2], axis=-1).mean())
-  return (float(np.mean(dists)) if dists else float("nan")), len(dists)
-
-
-def pearson(a, b) -> float:
-  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  if len(a) < 3 or a.std() == 0 or b.std() == 0:
-    return float("nan")
-  return float(np.corrcoef(a, b)[0, 1])
-
-
-def best_lag(generated, truth, max_lag: int = 4) -> int:
-  """The shift in frames (-max_lag..max_lag) at which `generated` correlates best with `truth`:
-  positive when the generated track trails the true one. NaNs (no mesh found) are left out."""
-  generated, truth = np.asarray(generated, np.float64), np.asarray(truth, np.float64)
-  n = len(generated)
-  scores = []
-  for lag in range(-max_lag, max_lag + 1):
-    g = generated[max(0, lag):n + min(0, lag)]
-    t = truth[max(0, -lag):n + min(0, -lag)]
-    ok = np.isfinite(g)
-    scores.append(pearson(g[ok], t[ok]))
-  scores = np.nan_to_num(np.array(scores), nan=-np.inf)
-  return int(np.argmax(scores)) - max_lag
-
-
-# ---------------------------------------------------------------------------------------------
-# Models used for measuring.
-
-
-class Landmarks:
-  """MediaPipe mesh on crops (upscaled to 256), one image at a time."""
-
-  def __init__(self):
-    from lipsync_jax.face_mesh import FaceMesh
-    self.mesh = FaceMesh(track=False)
-
-  def __call__(self, crop: np.ndarray):
-    big = cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC) if crop.shape[0] != 256 else crop
-    return self.mesh(big)
-
-
-class FaceEmbedding:
-  """dlib's ResNet face descriptor (128-d) of a face crop: the face box is the crop's centre (our
-  crops frame the face at a fixed scale), refined by the 5-point shape predictor."""
-
-  def __init__(self):
-    import dlib
-    import face_recognition_models as frm
-    self.dlib = dlib
-    self.shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-    self.net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
-
-  def __call__(self, crop: np.ndarray) -> np.ndarray:
-    img = np.ascontiguousarray(cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC))
-    side = 256 / 1.6  # the mesh extent inside a crop (lipsync_jax.face_crop.CROP_SCALE)
-    c = 128 + 0.05 * 256  # the crop centre sits 5% of the side above the face's
-    box = self.dlib.rectangle(int(128 - side / 2), int(c - side / 2), int(128 + side / 2),
-                              int(c + side / 2))
-    shape = self.shape(img, box)
-    return np.array(self.net.compute_face_descriptor(img, shape))
-
-
-class SyncNetEmbedder:
-  def __init__(self, workdir: str):
-    from lipsync_jax.training import loop
-    with open(os.path.join(workdir, "config.json")) as f:
-      config = json.load(f)
-    self.name = f"{os.path.abspath(workdir)} (embed {config['syncnet']['embed_dim']}, " \
-                f"width {config['syncnet']['width']})"
-    tree = loop.load_checkpoint_tree(workdir)
-    params = tree["params"] if config["stage"] == "syncnet" else tree["sync_params"]
-    self.embed = syncnet.ClipEmbedder(
-        syncnet.SyncNet(config["syncnet"]["embed_dim"], config["syncnet"]["width"]), params).embed
 
 
 class TeacherBackend:
@@ -266,15 +148,6 @@ def paste(generated: np.ndarray, frames: np.ndarray, masks: np.ndarray) -> np.nd
   return out
 
 
-def _openings(lm: Landmarks, frames) -> np.ndarray:
-  """Mouth opening per frame (NaN where MediaPipe finds no face)."""
-  out = []
-  for f in frames:
-    pts = lm(f)
-    out.append(np.nan if pts is None else fg.inner_lip_opening(pts))
-  return np.array(out)
-
-
 def mouth_strip(real: np.ndarray, generated: np.ndarray, masks: np.ndarray, columns: int = 16,
                 step: int = 2, size: int = 64) -> np.ndarray:
   """Real (top) and generated (bottom) mouths side by side, every `step`-th frame from the start of
@@ -314,8 +187,8 @@ def evaluate(backend: inference.Backend, syncnet_dir: str | None, data_dir: str,
   clips = [_clip(source, i, r, mask, max_frames) for i in chosen]
   if len(clips) < 2:
     raise ValueError(f"{data_dir} {split}: cross-identity evaluation needs at least 2 clips")
-  sync = SyncNetEmbedder(syncnet_dir) if syncnet_dir else None
-  lm, emb = Landmarks(), FaceEmbedding()
+  sync = metrics.SyncNetEmbedder(syncnet_dir) if syncnet_dir else None
+  lm, emb = metrics.Landmarks(), metrics.FaceEmbedding()
   rows = []
   for i, clip in enumerate(tqdm(clips, desc="evaluate", disable=not progress)):
     # The driving clip for the cross-identity row: the next clip of another identity, if any.
@@ -324,23 +197,23 @@ def evaluate(backend: inference.Backend, syncnet_dir: str | None, data_dir: str,
     ref = clip["frames"][0]
     own = paste(_generate(backend, ref, _masked(clip), clip, len(clip["frames"])), clip["frames"],
                 clip["masks"])
-    gt_open = _openings(lm, clip["frames"])
+    gt_open = metrics.mouth_openings(lm, clip["frames"])
     sync_window = sync_clip = lse_d = lse_c = offset = float("nan")
     if sync:
-      sync_window, sync_clip = sync_discrimination(*sync.embed(clip["frames"], clip["mels"]))
-    own_open = _openings(lm, own)
+      sync_window, sync_clip = syncnet.sync_discrimination(*sync.embed(clip["frames"], clip["mels"]))
+    own_open = metrics.mouth_openings(lm, own)
     if strip_path and i == 0:
       strip = mouth_strip(clip["frames"], own, clip["masks"])
       with media.atomic_path(strip_path) as tmp:
         cv2.imwrite(tmp, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
-    lmd, lmd_frames = lip_distance(lm, own, clip["frames"])
+    lmd, lmd_frames = metrics.lip_distance(lm, own, clip["frames"])
     n = min(len(clip["frames"]), len(driver["frames"]))
     cross_clip = {k: clip[k][:n] for k in ("frames", "masks")}
     cross = paste(_generate(backend, ref, _masked(cross_clip), driver, n),
                   cross_clip["frames"], cross_clip["masks"])
-    cross_open = _openings(lm, cross)
+    cross_open = metrics.mouth_openings(lm, cross)
     if sync:
-      lse_d, lse_c, offset = lse(*sync.embed(cross, driver["mels"][:n]))
+      lse_d, lse_c, offset = metrics.lse(*sync.embed(cross, driver["mels"][:n]))
     ref_emb = emb(ref)
     csim = np.mean([np.dot(e, ref_emb) / np.linalg.norm(e) / np.linalg.norm(ref_emb)
                     for e in (emb(f) for f in cross)])
@@ -350,17 +223,18 @@ def evaluate(backend: inference.Backend, syncnet_dir: str | None, data_dir: str,
         "clip": clip["clip_id"], "identity": clip["identity"], "driver": driver["clip_id"],
         "ground_truth": clip["truth"],
         "frames": len(own), "cross_frames": n,
-        "psnr": float(np.mean([psnr(g, t) for g, t in zip(own, clip["frames"])])),
-        "ssim": float(np.mean([ssim(g, t) for g, t in zip(own, clip["frames"])])),
+        "psnr": float(np.mean([metrics.psnr(g, t) for g, t in zip(own, clip["frames"])])),
+        "ssim": float(np.mean([metrics.ssim(g, t) for g, t in zip(own, clip["frames"])])),
         "lmd": lmd, "lmd_frames": lmd_frames,
         "lse_d": lse_d, "lse_c": lse_c, "lse_offset": offset, "csim": float(csim),
-        "mouth_corr_own": pearson(own_open[valid_own], clip["opening"][valid_own]),
-        "mouth_corr_cross": pearson(cross_open[valid_cross], driver["opening"][:n][valid_cross]),
-        "mouth_corr_gt_mesh": pearson(gt_open[np.isfinite(gt_open)],
+        "mouth_corr_own": metrics.pearson(own_open[valid_own], clip["opening"][valid_own]),
+        "mouth_corr_cross": metrics.pearson(cross_open[valid_cross],
+                                            driver["opening"][:n][valid_cross]),
+        "mouth_corr_gt_mesh": metrics.pearson(gt_open[np.isfinite(gt_open)],
                                       clip["opening"][np.isfinite(gt_open)]),
         # How far the generated mouth moves against the real one (1: as much) and when.
         "mouth_std_ratio": float(np.nanstd(own_open) / max(np.std(clip["opening"]), 1e-9)),
-        "mouth_lag": best_lag(own_open, clip["opening"]),
+        "mouth_lag": metrics.best_lag(own_open, clip["opening"]),
         "mesh_found_own": float(valid_own.mean()), "mesh_found_cross": float(valid_cross.mean()),
         "sync_window_accuracy": sync_window, "sync_clip_accuracy": sync_clip,
     })

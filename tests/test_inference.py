@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from lipsync_jax import audio, inference, media, watermark
+from lipsync_jax import audio, inference, media, metrics, watermark
+from lipsync_jax.models import syncnet
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -295,26 +296,25 @@ def test_evaluate_reports_the_six_metrics(workdir, tfds_dir, tmp_path):
 
 
 def test_metric_definitions(clips):
-  from lipsync_jax import evaluate
   rng = np.random.default_rng(0)
   v = rng.normal(size=(40, 8))
   v /= np.linalg.norm(v, axis=-1, keepdims=True)
   a = np.roll(v, 3, axis=0)  # audio embedding of frame t+3 matches video frame t... shifted
-  d, c, offset = evaluate.lse(v, a)
+  d, c, offset = metrics.lse(v, a)
   assert offset == 3 and d < 1e-9 and c > 0.5
-  assert evaluate.sync_discrimination(v, v) == (1.0, 1.0)
-  window, clip = evaluate.sync_discrimination(v, a)  # the 3-frame shift beats "aligned"
+  assert syncnet.sync_discrimination(v, v) == (1.0, 1.0)
+  window, clip = syncnet.sync_discrimination(v, a)  # the 3-frame shift beats "aligned"
   assert window < 1 and clip < 1
   u = rng.normal(size=(40, 8))
-  window, clip = evaluate.sync_discrimination(v, u / np.linalg.norm(u, axis=-1, keepdims=True))
+  window, clip = syncnet.sync_discrimination(v, u / np.linalg.norm(u, axis=-1, keepdims=True))
   assert 0.4 < window < 0.6
   img = next(media.iter_frames(clips["held_out"], 25))
-  assert evaluate.psnr(img, img) == float("inf") and evaluate.ssim(img, img) == 1.0
-  lm = evaluate.Landmarks()
-  assert evaluate.lip_distance(lm, [img], [img]) == (0.0, 1)
+  assert metrics.psnr(img, img) == float("inf") and metrics.ssim(img, img) == 1.0
+  lm = metrics.Landmarks()
+  assert metrics.lip_distance(lm, [img], [img]) == (0.0, 1)
   noisy = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
-  assert 20 < evaluate.psnr(noisy, img) < 25
+  assert 20 < metrics.psnr(noisy, img) < 25
   track = np.sin(np.arange(60) / 3.0)
   trailing = np.roll(track, 2)  # the generated mouth two frames late
   trailing[5] = np.nan  # a frame without a mesh
-  assert evaluate.best_lag(trailing, track) == 2 and evaluate.best_lag(track, track) == 0
+  assert metrics.best_lag(trailing, track) == 2 and metrics.best_lag(track, track) == 0
