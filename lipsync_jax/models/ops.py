@@ -198,4 +198,4 @@ class FullyConnected(nn.Module):
                    (self.features,))
     weight_gain = self.lr_multiplier / math.sqrt(in_features)
     x = x.astype(jnp.float32) @ (w * weight_gain)
-    return ops.bias_act(x, b * self.lr_multiplier, self.activation)
+    return bias_act(x, b * self.lr_multiplier, self.activation)
