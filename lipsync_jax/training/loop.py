@@ -28,10 +28,19 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 
 def initialize_distributed(enabled: bool):
-  """jax.distributed.initialize() for multi-host runs (the coordinator comes from the cluster
-  environment: TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID)."""
-  if enabled:
-    jax.distributed.initialize()
+  """jax.distributed.initialize() for multi-host runs. JAX finds the coordinator, the number of
+  processes and this one's id on Cloud TPU, SLURM and Open MPI; elsewhere every process sets
+  JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES and JAX_PROCESS_ID (JAX
+  reads the first itself, these two are read here). Processes on CPU exchange data through
+  gloo, JAX's default."""
+  if not enabled:
+    return
+  given = {name: int(os.environ[var]) for name, var in (("num_processes", "JAX_NUM_PROCESSES"),
+                                                        ("process_id", "JAX_PROCESS_ID"))
+           if os.environ.get(var)}
+  jax.distributed.initialize(**given)
+  logging.info("process %d of %d, %d of %d devices", jax.process_index(), jax.process_count(),
+               jax.local_device_count(), jax.device_count())
 
 
 def make_mesh(devices=None):
@@ -199,7 +208,10 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
     if checkpoints.latest_step() is not None:
       raise CheckpointError(f"{checkpoints.directory}: no checkpoint restores (each is reported "
                             "above); move the folder away to start afresh")
-    state = jax.device_put(state, shardings)
+    # Through host copies, which carry no weak types: a weakly typed leaf from init (a bias from
+    # jnp.full with a Python float) made each step compile twice at the start, and a third time
+    # in a resumed run, whose restored leaves are not weak.
+    state = jax.device_put(jax.device_get(state), shardings)
   iterator = trainer.make_iterator(start, jax.process_index(), jax.process_count())
   preemption = _Preemption()
   metrics, pending = {}, []
@@ -285,17 +297,23 @@ def damage_message(directory: str, step: int, error: Exception) -> str:
 
 
 def load_checkpoint_tree(workdir: str, step: int | None = None):
-  """The state saved by a finished stage (latest checkpoint unless `step`), as host arrays.
-  Raises FileNotFoundError without one, CheckpointError (one line) when it is damaged."""
+  """The state saved by a finished stage (latest checkpoint unless `step`), as numpy arrays on
+  every process, whatever devices and processes saved it. Raises FileNotFoundError without one,
+  CheckpointError (one line) when it is damaged."""
   directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-  manager = ocp.CheckpointManager(directory)
+  manager = ocp.CheckpointManager(directory, item_handlers={
+      "state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()})
   try:
     step = manager.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"{workdir}: no checkpoint to load")
     try:
+      # Numpy targets: without them Orbax puts each array back on the devices that saved it,
+      # which fails where those are not this run's (another host count, a pod's run on one host).
+      target = jax.tree_util.tree_map(lambda m: np.empty(m.shape, m.dtype),
+                                      manager.item_metadata(step)["state"])
       restored = manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(), data=ocp.args.JsonRestore()))
+          state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore()))
       check_digest(restored["state"], restored["data"])
     except Exception as e:  # noqa: BLE001
       raise CheckpointError(damage_message(directory, step, e)) from None

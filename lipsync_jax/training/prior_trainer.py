@@ -102,7 +102,9 @@ class PriorTrainer:
     self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
                                            NamedSharding(mesh, P("data")), extra_args=1)
     self._lpips = jax.device_put(self.lpips_params, loop.replicated(mesh))
-    self._jit_sample = jax.jit(self._samples)
+    # Replicated: every process fetches the images (the rows of a batch-sharded array may live on
+    # other hosts' devices).
+    self._jit_sample = jax.jit(self._samples, out_shardings=loop.replicated(mesh))
 
   def train_step(self, state, batch, step):
     return self._jit_step(state, batch, jnp.int32(step), self._lpips)

@@ -117,7 +117,8 @@ class StyleGAN2Trainer:
     self._jit_d = common.replicated_jit(self._d_step, mesh, state_shardings, data)
     self._jit_r1 = common.replicated_jit(self._r1_step, mesh, state_shardings, data)
     self._jit_g = common.replicated_jit(self._g_step, mesh, state_shardings, data)
-    self._jit_sample = jax.jit(self._samples)
+    # Replicated: every process fetches the images.
+    self._jit_sample = jax.jit(self._samples, out_shardings=loop.replicated(mesh))
 
   def train_step(self, state, batch, step):
     step_arr = jnp.int32(step)

@@ -1,0 +1,108 @@
+"""One process of tests/test_multihost.py: the five stages of the tiny configs for 3 steps, each
+checkpointed every step with summaries at step 2.
+
+  python tests/multihost_worker.py TFDS_DIR TARGET_GLOB WORKDIR PRETRAINED_DIR STOPS
+
+STOPS: "3" trains each stage straight to step 3; "2,3" stops at step 2 and resumes from that
+checkpoint to step 3. Lip-sync starts from PRETRAINED_DIR/prior and adaptation from
+PRETRAINED_DIR/lipsync and PRETRAINED_DIR/syncnet, as users chain stages. PRETRAINED_DIR may be
+another worker's WORKDIR (a run on other devices and processes): this one then waits for the
+stages it needs there.
+Distributed when JAX_COORDINATOR_ADDRESS is set (with JAX_NUM_PROCESSES and JAX_PROCESS_ID), as
+`python -m lipsync_jax.train --config.distributed=True` is. Each process writes
+WORKDIR/process_<i>.json after each stage: its losses at each step and a digest of the state.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+
+import jax
+
+from configs import adaptation, lipsync, prior, stylegan2, syncnet
+from lipsync_jax.training import loop, stages
+
+PRETRAINED = {"lipsync": ("prior",), "adaptation": ("lipsync", "syncnet")}
+
+
+class RecordingTrainer:
+  """A trainer whose train_step keeps each step's loss (the loop keeps only the latest)."""
+
+  def __init__(self, trainer):
+    self.trainer = trainer
+    self.losses = []
+
+  def __getattr__(self, name):
+    return getattr(self.trainer, name)
+
+  def train_step(self, state, batch, step):
+    state, metrics = self.trainer.train_step(state, batch, step)
+    self.losses.append((step, metrics["loss"]))
+    return state, metrics
+
+
+def stage_configs(tfds_dir, target, pretrained_dir):
+  """(name, config) of each stage in training order. VGG-LPIPS is off (its compile time): the prior
+  and adaptation train on their L1 terms. A constant learning rate: a cosine one depends on
+  num_steps, which differs between a stopped run and an uninterrupted one."""
+  run = lambda name: os.path.join(pretrained_dir, name)  # noqa: E731
+  overrides = {
+      "stylegan2": (stylegan2, {}),
+      "syncnet": (syncnet, {}),
+      "prior": (prior, {"lambda_mouth_lpips": 0.0, "lr_schedule": "constant"}),
+      "lipsync": (lipsync, {"pretrained_prior": run("prior"), "lr_schedule": "constant"}),
+      "adaptation": (adaptation, {"pretrained_lipsync": run("lipsync"),
+                                  "pretrained_syncnet": run("syncnet"), "target": target,
+                                  "min_syncnet_accuracy": 0.0, "lambda_mouth_lpips": 0.0}),
+  }
+  for name, (module, extra) in overrides.items():
+    c = module.get_config("tiny")
+    c.update(data_dir=tfds_dir, batch_size=8, checkpoint_every=1, log_every=1, image_every=2,
+             **extra)
+    yield name, c
+
+
+def read_report(workdir, process=0):
+  path = os.path.join(workdir, f"process_{process}.json")
+  if not os.path.exists(path):
+    return {"stages": {}}
+  with open(path) as f:
+    return json.load(f)
+
+
+def wait_for_stages(workdir, names):
+  while not set(names) <= set(read_report(workdir)["stages"]):
+    time.sleep(1)
+
+
+def main(tfds_dir, target, workdir, pretrained_dir, stops):
+  loop.initialize_distributed("JAX_COORDINATOR_ADDRESS" in os.environ)
+  report = {"process_count": jax.process_count(), "device_count": jax.device_count(),
+            "stages": {}}
+  for name, config in stage_configs(tfds_dir, target, pretrained_dir):
+    wait_for_stages(pretrained_dir, PRETRAINED.get(name, ()))
+    losses, start = [], time.perf_counter()
+    for num_steps in map(int, stops.split(",")):
+      config.num_steps = num_steps
+      trainer = RecordingTrainer(stages.make_trainer(config))
+      result = loop.run(trainer, config, os.path.join(workdir, name))
+      assert result.step == num_steps and not result.stopped_early
+      losses += [(step, float(loss)) for step, loss in jax.device_get(trainer.losses)]
+    report["stages"][name] = {"losses": losses, "digest": loop.digest(result.state)}
+    print(f"{name}: losses {losses} in {time.perf_counter() - start:.0f} s", file=sys.stderr,
+          flush=True)
+    path = os.path.join(workdir, f"process_{jax.process_index()}.json")
+    with open(path + ".tmp", "w") as f:
+      json.dump(report, f)
+    os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":
+  try:
+    main(*sys.argv[1:])
+  except BaseException:
+    traceback.print_exc()
+    sys.stderr.flush()
+    os._exit(1)  # without JAX's shutdown barrier, which waits minutes for the other processes
