@@ -16,11 +16,16 @@ from data_prep import tfds_builders
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-  parser.add_argument("--dataset", required=True, choices=sorted(tfds_builders.BUILDERS))
-  parser.add_argument("--manual_dir", required=True)
-  parser.add_argument("--data_dir", required=True)
-  parser.add_argument("--beam_runner", default=None, help="e.g. DirectRunner, DataflowRunner")
-  parser.add_argument("--beam_workers", type=int, default=os.cpu_count() or 1)
+  parser.add_argument("--dataset", required=True, choices=sorted(tfds_builders.BUILDERS),
+                      help="the TFDS builder")
+  parser.add_argument("--manual_dir", required=True,
+                      help="the output folder of data_prep.prepare (clips/*.npz)")
+  parser.add_argument("--data_dir", required=True, help="TFDS data folder to write into")
+  parser.add_argument("--beam_runner", default=None,
+                      help="Apache Beam runner for large corpora, e.g. DirectRunner, "
+                           "DataflowRunner (default: no Beam)")
+  parser.add_argument("--beam_workers", type=int, default=os.cpu_count() or 1,
+                      help="Beam's local workers (with --beam_runner)")
   args = parser.parse_args(argv)
   if not os.path.isdir(args.manual_dir):
     parser.error(f"--manual_dir {args.manual_dir}: not a folder")

@@ -64,10 +64,10 @@ def make_sheet(corpus: str, prepared: str | None, num_clips: int = 6, per_clip: 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-  parser.add_argument("--corpus", required=True)
-  parser.add_argument("--prepared")
-  parser.add_argument("--out", required=True)
-  parser.add_argument("--clips", type=int, default=6)
+  parser.add_argument("--corpus", required=True, help="a data_prep.synthetic output folder")
+  parser.add_argument("--prepared", help="its data_prep.prepare output folder (adds the crops)")
+  parser.add_argument("--out", required=True, help="image to write (.png or .jpg)")
+  parser.add_argument("--clips", type=int, default=6, help="clips shown, one row each")
   args = parser.parse_args(argv)
   sheet = make_sheet(args.corpus, args.prepared, args.clips)
   with media.atomic_path(args.out) as tmp:

@@ -11,7 +11,7 @@ Per video (`process_video`, also what the TFDS Beam pipelines run per element):
     each frame's pose) and the rectangular lower-half baseline mask;
   - the log-mel of the clip's audio (lipsync_jax.audio), 4 mel frames per video frame.
 Spans without a detectable face split the video into segments; segments shorter than
---min_frames are dropped; long ones are cut at --max_frames so memory stays bounded.
+PrepareConfig.min_frames are dropped; long ones are cut at --max_frames so memory stays bounded.
 
 Output: OUT/clips/<key>__NNN.npz per segment (written atomically), OUT/done/<key>.json once a video
 is finished (reruns skip it: resumable, and a kill -9 loses nothing finished; on Linux the workers
@@ -38,7 +38,7 @@ import numpy as np
 
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_geometry as fg
-from lipsync_jax import face_crop, fileio, masking, media, segments
+from lipsync_jax import face_crop, face_mesh, fileio, masking, media, segments
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 SAMPLES_PER_FRAME = audio_lib.SAMPLE_RATE // audio_lib.FPS
@@ -429,13 +429,21 @@ def _kept(output_dir: str) -> str:
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-  parser.add_argument("--input", required=True)
-  parser.add_argument("--output", required=True)
-  parser.add_argument("--layout", default="folder", choices=["voxceleb2", "hdtf", "folder"])
-  parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-  parser.add_argument("--retry_failed", action="store_true")
-  parser.add_argument("--max_frames", type=int, default=PrepareConfig.max_frames)
+  parser.add_argument("--input", required=True, help="folder of videos (searched recursively)")
+  parser.add_argument("--output", required=True,
+                      help="output folder (clips/, done/, failures.jsonl); a rerun resumes")
+  parser.add_argument("--layout", default="folder", choices=["voxceleb2", "hdtf", "folder"],
+                      help="how a video's identity is read: voxceleb2 id<digits>/<video>/<clip>.mp4"
+                           ", hdtf <file name less _NNN>, folder <json sidecar, else parent folder>")
+  parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                      help="worker processes (default: the CPU count)")
+  parser.add_argument("--retry_failed", action="store_true",
+                      help="try again the videos failures.jsonl lists (skipped otherwise)")
+  parser.add_argument("--max_frames", type=int, default=PrepareConfig.max_frames,
+                      help="longest segment in frames (longer ones are cut; bounds the memory)")
+  parser.add_argument("--verbose", action="store_true", help="show MediaPipe's start-up messages")
   args = parser.parse_args(argv)
+  face_mesh.set_verbose(args.verbose)
   if not os.path.isdir(args.input):
     parser.error(f"--input {args.input}: not a folder")
   with fileio.stop_on_signals("prepare", lambda: _kept(args.output)):

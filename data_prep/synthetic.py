@@ -35,7 +35,7 @@ from scipy.spatial import Delaunay
 from data_prep import faces, identities, tts, visemes
 from lipsync_jax import audio as audio_lib
 from lipsync_jax import face_geometry as fg
-from lipsync_jax import fileio, media
+from lipsync_jax import face_mesh, fileio, media
 
 TRAIN_VOICES = ("en+m1", "en-us+m3", "en-us+f2", "en-029+m2", "en-gb-x-rp+f4", "en+f1",
                 "en-us+m7", "en-gb-x-gbclan+f3")
@@ -406,14 +406,22 @@ def _kept(out_dir: str) -> str:
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   parser.add_argument("--out", required=True, help="output folder")
-  parser.add_argument("--num_clips", type=int, default=40)
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
-  parser.add_argument("--frame_size", type=int, default=RenderConfig.frame_size)
-  parser.add_argument("--test_fraction", type=float, default=0.2)
-  parser.add_argument("--test_identities", default=",".join(TEST_IDENTITIES))
-  parser.add_argument("--test_voices", default=",".join(TEST_VOICES))
+  parser.add_argument("--num_clips", type=int, default=40, help="clips to render")
+  parser.add_argument("--seed", type=int, default=0,
+                      help="the corpus's randomness (looks, sentences, motion); same seed, same clips")
+  parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
+                      help="worker processes (default: the CPU count)")
+  parser.add_argument("--frame_size", type=int, default=RenderConfig.frame_size,
+                      help="side of the rendered square frames in pixels")
+  parser.add_argument("--test_fraction", type=float, default=0.2,
+                      help="share of the clips given to the held-out identities and voices")
+  parser.add_argument("--test_identities", default=",".join(TEST_IDENTITIES),
+                      help="comma-separated identities kept out of training")
+  parser.add_argument("--test_voices", default=",".join(TEST_VOICES),
+                      help="comma-separated voices kept out of training")
+  parser.add_argument("--verbose", action="store_true", help="show MediaPipe's start-up messages")
   args = parser.parse_args(argv)
+  face_mesh.set_verbose(args.verbose)
   test_ids = tuple(x for x in args.test_identities.split(",") if x)
   unknown = [i for i in test_ids if i not in faces.IDENTITIES]
   if unknown:

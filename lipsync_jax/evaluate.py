@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from lipsync_jax import audio as audio_lib  # noqa: E402
 from lipsync_jax import face_geometry as fg  # noqa: E402
-from lipsync_jax import fileio, inference, input_pipeline, media, metrics  # noqa: E402
+from lipsync_jax import face_mesh, fileio, inference, input_pipeline, media, metrics  # noqa: E402
 from lipsync_jax.models import syncnet  # noqa: E402
 
 SHIFTS = syncnet.SHIFTS
@@ -303,21 +303,26 @@ def main(argv=None):
   p = argparse.ArgumentParser(prog="python -m lipsync_jax.evaluate", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   model = p.add_mutually_exclusive_group(required=True)
-  model.add_argument("--checkpoint")
-  model.add_argument("--exported")
+  model.add_argument("--checkpoint", help="workdir of a lipsync or adaptation run, or of a "
+                     "decoder-prior run (then generated from the true frames' codes: its ceiling)")
+  model.add_argument("--exported", help="artifact written by python -m lipsync_jax.export")
   p.add_argument("--syncnet", help="workdir of a syncnet run (or lipsync run): LSE-D/C and the "
                  "SyncNet's discrimination; without it they are not measured")
-  p.add_argument("--data_dir", required=True)
-  p.add_argument("--dataset", default="synthetic_talking_faces")
-  p.add_argument("--split", default="test")
-  p.add_argument("--num_clips", type=int, default=8)
+  p.add_argument("--data_dir", required=True, help="TFDS data folder (data_prep.build_tfds)")
+  p.add_argument("--dataset", default="synthetic_talking_faces", help="TFDS dataset name")
+  p.add_argument("--split", default="test", help="split to evaluate on")
+  p.add_argument("--num_clips", type=int, default=8, help="the split's first N clips")
   p.add_argument("--exclude", default="", help="comma-separated clip ids to leave out (the "
                  "clip a model was adapted on: its id is its prepared file's name)")
-  p.add_argument("--max_frames", type=int, default=100)
-  p.add_argument("--mask", choices=("pose", "rect"), default=None)
-  p.add_argument("--output_dir", required=True)
-  p.add_argument("--quiet", action="store_true")
+  p.add_argument("--max_frames", type=int, default=100, help="frames per clip")
+  p.add_argument("--mask", choices=("pose", "rect"), default=None,
+                 help="lip mask (default: the one the model was trained with)")
+  p.add_argument("--output_dir", required=True,
+                 help="where report.json, report.md and mouths.png are written")
+  p.add_argument("--quiet", action="store_true", help="no progress bar")
+  p.add_argument("--verbose", action="store_true", help="show MediaPipe's start-up messages")
   args = p.parse_args(argv)
+  face_mesh.set_verbose(args.verbose)
   outputs = [os.path.join(args.output_dir, n) for n in ("mouths.png", "report.json", "report.md")]
   with fileio.stop_on_signals("evaluate", fileio.outputs_note(*outputs)):
     try:

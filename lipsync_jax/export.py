@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lipsync_jax import fileio
+from lipsync_jax import checkpoints, fileio
 
 FUNCTIONS = ("encode_reference", "audio_w", "mals", "decode")
 FORMAT_VERSION = 1
@@ -33,21 +33,9 @@ FORMAT_VERSION = 1
 def load_checkpoint(workdir: str, stages=("lipsync", "adaptation")):
   """(config dict, variables, step) of a run's latest checkpoint; its stage must be in `stages`
   (inference needs a lip-sync or adaptation run)."""
-  from lipsync_jax.training import loop
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{workdir}: no config.json (written by lipsync_jax.train)")
-  with open(path) as f:
-    config = json.load(f)
-  if config["stage"] not in stages:
-    raise ValueError(f"{workdir}: a {config['stage']!r} run, where a {' or '.join(stages)} run "
-                     "is needed")
-  tree = loop.load_checkpoint_tree(workdir)
-  variables = {"params": tree["params"], **tree["consts"]}
-  variables = jax.tree.map(np.asarray, variables)
-  steps = [int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit()]
-  step = max(steps) if steps else None
-  return config, variables, step
+  run = checkpoints.read_run(workdir, stages)
+  variables = {"params": run.tree["params"], **run.tree["consts"]}
+  return run.config, jax.tree.map(np.asarray, variables), run.step
 
 
 def build_functions(config: dict):

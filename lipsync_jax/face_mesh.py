@@ -1,11 +1,44 @@
 """MediaPipe face mesh (0.10.14, models shipped in the wheel): 478 landmarks in pixel coordinates."""
 
+import contextlib
 import os
+import sys
+import warnings
 
 import numpy as np
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Set LIPSYNC_VERBOSE=1 (or pass --verbose to a command) to see MediaPipe's start-up messages.
+VERBOSE_ENV = "LIPSYNC_VERBOSE"
+if not os.environ.get(VERBOSE_ENV):  # protobuf's deprecation notice, on each mesh's frames
+  warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+
+
+def set_verbose(on: bool):
+  """Shows (or hides) MediaPipe's start-up messages in this process and the workers it starts."""
+  if on:
+    os.environ[VERBOSE_ENV] = "1"
+    warnings.filterwarnings("default", message="SymbolDatabase.GetPrototype", category=UserWarning)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+  """MediaPipe's C++ start-up messages (absl warnings written before absl's log is initialised,
+  TFLite's delegate line) go to file descriptor 2 whatever GLOG_minloglevel says: this points it
+  at /dev/null for the duration, unless LIPSYNC_VERBOSE is set."""
+  if os.environ.get(VERBOSE_ENV):
+    yield
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  try:
+    with open(os.devnull, "w") as null:
+      os.dup2(null.fileno(), 2)
+    yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
 
 
 class FaceMesh:
@@ -18,16 +51,23 @@ class FaceMesh:
 
   def __init__(self, track: bool = True, min_detection_confidence: float = 0.5,
                min_tracking_confidence: float = 0.5):
-    import mediapipe as mp  # imported here: it is slow and loads TFLite.
-    self._mesh = mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=not track, max_num_faces=1, refine_landmarks=True,
-        min_detection_confidence=min_detection_confidence,
-        min_tracking_confidence=min_tracking_confidence)
+    with quiet_native_stderr():
+      import mediapipe as mp  # imported here: it is slow and loads TFLite.
+      self._mesh = mp.solutions.face_mesh.FaceMesh(
+          static_image_mode=not track, max_num_faces=1, refine_landmarks=True,
+          min_detection_confidence=min_detection_confidence,
+          min_tracking_confidence=min_tracking_confidence)
+    self._started = False  # the graph starts (and talks) on the first frame
 
   def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
     """(478, 3) float32 landmarks (x, y, z in pixels; z scaled like x), or None if no face."""
     h, w = rgb.shape[:2]
-    result = self._mesh.process(np.ascontiguousarray(rgb))
+    if self._started:
+      result = self._mesh.process(np.ascontiguousarray(rgb))
+    else:
+      with quiet_native_stderr():
+        result = self._mesh.process(np.ascontiguousarray(rgb))
+      self._started = True
     if not result.multi_face_landmarks:
       return None
     lm = result.multi_face_landmarks[0].landmark

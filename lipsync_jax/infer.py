@@ -38,7 +38,7 @@ few_malloc_arenas()
 import numpy as np  # noqa: E402
 
 from lipsync_jax import audio as audio_lib  # noqa: E402
-from lipsync_jax import fileio, inference, media  # noqa: E402
+from lipsync_jax import face_mesh, fileio, inference, media  # noqa: E402
 
 
 def stdin_chunks(chunk_samples: int):
@@ -79,6 +79,7 @@ def parse_args(argv):
                       "metadata stay)")
   p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
   p.add_argument("--quiet", action="store_true", help="no progress bar")
+  p.add_argument("--verbose", action="store_true", help="show MediaPipe's start-up messages")
   args = p.parse_args(argv)
   if args.batch_size < 1:
     p.error("--batch_size must be >= 1")
@@ -91,6 +92,7 @@ def parse_args(argv):
 
 def main(argv=None):
   args = parse_args(argv)
+  face_mesh.set_verbose(args.verbose)
   options = inference.Options(
       batch_size=args.batch_size, fps=args.fps, pads=tuple(args.pads), mask=args.mask,
       reference_frame=args.reference_frame, smooth_radius=args.smooth_radius,

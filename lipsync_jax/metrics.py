@@ -5,7 +5,6 @@ from SyncNet embeddings; CSIM from dlib's face descriptor; the mouth opening fro
 mesh, with Pearson r and the best-correlating lag against a ground-truth track.
 """
 
-import json
 import os
 
 import cv2
@@ -123,13 +122,12 @@ class FaceEmbedding:
 
 class SyncNetEmbedder:
   def __init__(self, workdir: str):
-    from lipsync_jax.training import loop
-    with open(os.path.join(workdir, "config.json")) as f:
-      config = json.load(f)
+    from lipsync_jax import checkpoints
+    run = checkpoints.read_run(workdir, ("syncnet", "lipsync", "adaptation"))
+    config = run.config
     self.name = f"{os.path.abspath(workdir)} (embed {config['syncnet']['embed_dim']}, " \
                 f"width {config['syncnet']['width']})"
-    tree = loop.load_checkpoint_tree(workdir)
-    params = tree["params"] if config["stage"] == "syncnet" else tree["sync_params"]
+    params = run.tree["params"] if config["stage"] == "syncnet" else run.tree["sync_params"]
     self.embed = syncnet.ClipEmbedder(
         syncnet.SyncNet(config["syncnet"]["embed_dim"], config["syncnet"]["width"]), params).embed
 

@@ -13,6 +13,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from lipsync_jax import checkpoints
 from lipsync_jax.training import loop, stages
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
@@ -35,7 +36,7 @@ def main(argv):
   loop.initialize_distributed(config.distributed)
   try:
     result = loop.run(stages.make_trainer(config), config, _WORKDIR.value)
-  except (FileNotFoundError, loop.CheckpointError) as e:
+  except (FileNotFoundError, checkpoints.CheckpointError) as e:
     # a missing or outdated dataset, a pretrained run that is not there, damaged checkpoints
     sys.exit(f"error: {e}")
   logging.info("stopped at step %d%s: %s", result.step, " (early)" if result.stopped_early else "",

@@ -25,17 +25,10 @@ SEP = "/"
 def export_weights(workdir: str, output: str) -> dict:
   from flax import traverse_util
 
-  from lipsync_jax import fileio
-  from lipsync_jax.training import loop
-  with open(os.path.join(workdir, "config.json")) as f:
-    config = f.read()
-  checkpoints = loop.Checkpoints(workdir)
-  step = checkpoints.latest_step()
-  checkpoints.close()
-  if step is None:
-    raise FileNotFoundError(f"{workdir}: no checkpoint to export")
-  tree = loop.load_checkpoint_tree(workdir, step)
-  flat = traverse_util.flatten_dict({k: tree[k] for k in KEPT if k in tree}, sep=SEP)
+  from lipsync_jax import checkpoints, fileio
+  run = checkpoints.read_run(workdir)
+  config, step = json.dumps(run.config, indent=1), run.step
+  flat = traverse_util.flatten_dict({k: run.tree[k] for k in KEPT if k in run.tree}, sep=SEP)
   arrays = {k: np.asarray(v) for k, v in flat.items()}
   with fileio.atomic_path(output) as tmp:
     with open(tmp, "wb") as f:
@@ -46,8 +39,7 @@ def export_weights(workdir: str, output: str) -> dict:
 def import_weights(weights: str, workdir: str) -> int:
   from flax import traverse_util
 
-  from lipsync_jax import fileio
-  from lipsync_jax.training import loop
+  from lipsync_jax import checkpoints, fileio
   with np.load(weights) as f:
     if "__config__" not in f.files:
       raise ValueError(f"{weights}: not a weights file of lipsync_jax.weights export")
@@ -60,9 +52,9 @@ def import_weights(weights: str, workdir: str) -> int:
   with fileio.atomic_path(os.path.join(workdir, "config.json")) as tmp:
     with open(tmp, "w") as f:
       f.write(config)
-  checkpoints = loop.Checkpoints(workdir)
-  checkpoints.save(step, tree, {"step": step})
-  checkpoints.close()
+  saver = checkpoints.Checkpoints(workdir)
+  saver.save(step, tree, {"step": step})
+  saver.close()
   return step
 
 
@@ -70,11 +62,11 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   sub = parser.add_subparsers(dest="command", required=True)
   ex = sub.add_parser("export", help="a run's latest weights -> .npz")
-  ex.add_argument("--workdir", required=True)
-  ex.add_argument("--output", required=True)
+  ex.add_argument("--workdir", required=True, help="a training run's folder")
+  ex.add_argument("--output", required=True, help=".npz file to write")
   im = sub.add_parser("import", help=".npz -> a run directory")
-  im.add_argument("--weights", required=True)
-  im.add_argument("--workdir", required=True)
+  im.add_argument("--weights", required=True, help="an .npz of weights export")
+  im.add_argument("--workdir", required=True, help="new run folder (must hold no checkpoints)")
   args = parser.parse_args(argv)
   try:
     if args.command == "export":

@@ -22,6 +22,7 @@ import traceback
 import jax
 
 from configs import adaptation, lipsync, prior, stylegan2, syncnet
+from lipsync_jax import checkpoints
 from lipsync_jax.training import loop, stages
 
 PRETRAINED = {"lipsync": ("prior",), "adaptation": ("lipsync", "syncnet")}
@@ -90,7 +91,7 @@ def main(tfds_dir, target, workdir, pretrained_dir, stops):
       result = loop.run(trainer, config, os.path.join(workdir, name))
       assert result.step == num_steps and not result.stopped_early
       losses += [(step, float(loss)) for step, loss in jax.device_get(trainer.losses)]
-    report["stages"][name] = {"losses": losses, "digest": loop.digest(result.state)}
+    report["stages"][name] = {"losses": losses, "digest": checkpoints.digest(result.state)}
     print(f"{name}: losses {losses} in {time.perf_counter() - start:.0f} s", file=sys.stderr,
           flush=True)
     path = os.path.join(workdir, f"process_{jax.process_index()}.json")

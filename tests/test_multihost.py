@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from configs import adaptation, lipsync, prior, stylegan2, syncnet
-from lipsync_jax.training import loop
+from lipsync_jax import checkpoints
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEVICES_PER_PROCESS = 2
@@ -101,7 +101,7 @@ def test_two_processes_train_every_stage_as_one_does(tfds_dir, prepared_dir, tmp
     # checkpoints); nothing may differ by more, and most parameters far less.
     lr = config_module.get_config("tiny").learning_rate
     bound = 3 * 2 * lr * 1.01
-    a, b = (loop.load_checkpoint_tree(os.path.join(run, name)) for run in (one, two))
+    a, b = (checkpoints.load_tree(os.path.join(run, name)) for run in (one, two))
     params = [k for k in a if k.endswith("params") or k == "g_ema"]
     assert params and all(k in b for k in params), name
     diffs = [float(np.abs(x - y).max()) for k in params for x, y in

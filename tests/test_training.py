@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from configs import adaptation, stylegan2, syncnet
+from lipsync_jax import checkpoints
 from lipsync_jax.training import common, loop, stages
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -324,7 +325,7 @@ def _env():
 
 
 def _final_params(workdir):
-  return loop.load_checkpoint_tree(str(workdir))["params"]
+  return checkpoints.load_tree(str(workdir))["params"]
 
 
 def test_kill_then_resume_matches_an_uninterrupted_run(tfds_dir, tmp_path):
@@ -376,7 +377,7 @@ def test_weights_export_and_import_round_trip(lipsync_run, tmp_path):
   assert summary["step"] == result.step
   run = str(tmp_path / "imported")
   assert weights.import_weights(path, run) == result.step
-  tree = loop.load_checkpoint_tree(run)
+  tree = checkpoints.load_tree(run)
   for key in ("params", "consts", "sync_params"):
     assert _leaves_equal(tree[key], state[key]), key
   assert jax.tree_util.tree_structure(tree["params"]) == jax.tree_util.tree_structure(state["params"])
@@ -428,8 +429,8 @@ def test_a_damaged_latest_checkpoint_is_reported_and_training_resumes_from_an_in
   straight = loop.run(stages.make_trainer(c), c, str(tmp_path / "straight"), mesh)
   loop.run(stages.make_trainer(c), c, str(tmp_path / "run"), mesh)
   damage(str(tmp_path / "run" / "checkpoints" / "4"))
-  with pytest.raises(loop.CheckpointError, match="checkpoint of step 4 is damaged or partial"):
-    loop.load_checkpoint_tree(str(tmp_path / "run"))  # infer, export and evaluate read runs so
+  with pytest.raises(checkpoints.CheckpointError, match="checkpoint of step 4 is damaged or partial"):
+    checkpoints.load_tree(str(tmp_path / "run"))  # infer, export and evaluate read runs so
   caplog.set_level("WARNING")
   resumed = loop.run(stages.make_trainer(c), c, str(tmp_path / "run"), mesh)
   assert "checkpoint of step 4 is damaged or partial" in caplog.text

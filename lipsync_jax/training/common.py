@@ -3,8 +3,10 @@
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lipsync_jax.models import labels as labels_lib
+from lipsync_jax.training import loop
 
 
 def to_float(images):
@@ -65,3 +67,33 @@ def replicated_jit(fn, mesh, state_shardings, batch_sharding, donate=True, extra
   rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   return jax.jit(fn, in_shardings=(state_shardings, batch_sharding, rep) + (rep,) * extra_args,
                  out_shardings=(state_shardings, rep), donate_argnums=(0,) if donate else ())
+
+
+class DecoderSteps:
+  """The step of the stages that train (part of) StyleLipSync: decoder prior, lip-sync and
+  adaptation. The loss is differentiated with respect to the trained subtree only, VGG's weights
+  enter as a replicated argument, and the summary images are replicated so that every process can
+  fetch them (the rows of a batch-sharded array may live on other hosts' devices).
+
+  A subclass provides loss(params, state, batch, rng, lpips_params) -> (loss, metrics),
+  _samples(state, batch) -> {name: images}, and the attributes trained (labels), tx,
+  learning_rate (a schedule) and lpips_params."""
+
+  def _step(self, state, batch, step, lpips_params):
+    rng = loop.step_rng(state["rng"], step)
+    mask = trained_mask(state["params"], self.trained)
+    grads, metrics = grad_of_trained(self.loss, state["params"], mask, state, batch, rng,
+                                     lpips_params)
+    return apply_gradients(state, grads, self.tx, metrics, self.learning_rate(step))
+
+  def setup(self, mesh, state_shardings):
+    self._jit_step = replicated_jit(self._step, mesh, state_shardings,
+                                    NamedSharding(mesh, P("data")), extra_args=1)
+    self._lpips = jax.device_put(self.lpips_params, loop.replicated(mesh))
+    self._jit_sample = jax.jit(self._samples, out_shardings=loop.replicated(mesh))
+
+  def train_step(self, state, batch, step):
+    return self._jit_step(state, batch, jnp.int32(step), self._lpips)
+
+  def summaries(self, state, batch):
+    return jax.device_get(self._jit_sample(state, batch))

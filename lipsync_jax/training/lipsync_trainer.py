@@ -15,9 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from absl import logging
-from jax.sharding import NamedSharding, PartitionSpec as P
 
-from lipsync_jax import input_pipeline
+from lipsync_jax import checkpoints, input_pipeline
 from lipsync_jax.models import lpips, stylelipsync, syncnet
 from lipsync_jax.training import common, losses, loop, syncnet_trainer
 
@@ -53,7 +52,7 @@ def trained_labels(config, default):
 def load_pretrained_model(workdir, params, consts):
   """The params and consts of a decoder-prior, lip-sync or adaptation run into this model's; its
   shapes must be this config's (one model tree for all three stages)."""
-  tree = loop.load_checkpoint_tree(workdir)
+  tree = checkpoints.load_tree(workdir)
   shapes = lambda t: jax.tree_util.tree_map(jnp.shape, t)  # noqa: E731
   if shapes(tree["params"]) != shapes(jax.device_get(params)):
     raise ValueError(f"{workdir}: its model's parameters differ in shape from this config's "
@@ -61,7 +60,7 @@ def load_pretrained_model(workdir, params, consts):
   return tree["params"], tree["consts"]
 
 
-class LipSyncTrainer:
+class LipSyncTrainer(common.DecoderSteps):
   default_trained = LIPSYNC_TRAINED
 
   def __init__(self, config, source, audio_source=None):
@@ -125,7 +124,7 @@ class LipSyncTrainer:
                          "trained SyncNet: set config.pretrained_syncnet (an untrained one only "
                          "with config.min_syncnet_accuracy=0, for tests)")
       return None
-    params = loop.load_checkpoint_tree(cfg.pretrained_syncnet)["params"]
+    params = checkpoints.load_tree(cfg.pretrained_syncnet)["params"]
     if cfg.get("lambda_opening", 0.0) and "mouth_tower" not in params:
       raise ValueError(f"config.pretrained_syncnet {cfg.pretrained_syncnet} has no "
                        "mouth-opening tower, which lambda_opening > 0 needs: train a SyncNet "
@@ -220,30 +219,12 @@ class LipSyncTrainer:
     loss = loss + extra
     metrics.update(extra_metrics)
     metrics["loss"] = loss
-    return loss, (metrics, pred)
+    return loss, metrics
 
   def regulariser(self, state, apply, masked, w_ref, batch, rng):
     """A stage's further loss term and its metrics: none in lip-sync (adaptation adds R_sync)."""
     del state, apply, masked, w_ref, batch, rng
     return 0.0, {}
-
-  def _step(self, state, batch, step, lpips_params):
-    rng = loop.step_rng(state["rng"], step)
-    mask = common.trained_mask(state["params"], self.trained)
-    grads, (metrics, _) = common.grad_of_trained(self.loss, state["params"], mask, state, batch,
-                                                 rng, lpips_params)
-    return common.apply_gradients(state, grads, self.tx, metrics, self.learning_rate(step))
-
-  def setup(self, mesh, state_shardings):
-    self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
-                                           NamedSharding(mesh, P("data")), extra_args=1)
-    self._lpips = jax.device_put(self.lpips_params, loop.replicated(mesh))
-    # Replicated: every process fetches the images (the rows of a batch-sharded array may live on
-    # other hosts' devices).
-    self._jit_sample = jax.jit(self._samples, out_shardings=loop.replicated(mesh))
-
-  def train_step(self, state, batch, step):
-    return self._jit_step(state, batch, jnp.int32(step), self._lpips)
 
   def _samples(self, state, batch):
     frames = common.to_float(batch["frames"])
@@ -257,14 +238,11 @@ class LipSyncTrainer:
     row = lambda x: common.to_uint8(x[:4, 2])  # noqa: E731  (the middle frame of 4 samples)
     return {"masked": row(masked), "generated": row(pred), "ground_truth": row(frames)}
 
-  def summaries(self, state, batch):
-    return jax.device_get(self._jit_sample(state, batch))
-
 
 def load_pretrained_stylegan(workdir, params, consts):
   """The EMA synthesis weights, w_avg and noise maps of a StyleGAN2 run, into StyleLipSync's
   decoder (SaMF weights stay as initialised)."""
-  tree = loop.load_checkpoint_tree(workdir)
+  tree = checkpoints.load_tree(workdir)
   synthesis = dict(params["synthesis"])
   for block, weights in tree["g_ema"]["synthesis"].items():
     synthesis[block] = {**synthesis[block], **weights}

@@ -14,17 +14,16 @@ exits; a non-finite loss stops the run with the step named.
 """
 
 import dataclasses
-import hashlib
 import os
-import re
 import signal
 import time
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
+
+from lipsync_jax import checkpoints as ckpt
 
 
 def initialize_distributed(enabled: bool):
@@ -63,60 +62,6 @@ def global_batch(local_batch: dict, mesh) -> dict:
   sharding = data_sharded(mesh)
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
           for k, v in local_batch.items()}
-
-
-class Checkpoints:
-  """Orbax CheckpointManager (async, keep-N) for the train state and the data position."""
-
-  def __init__(self, workdir: str, max_to_keep: int = 3):
-    self.manager = ocp.CheckpointManager(
-        os.path.abspath(os.path.join(workdir, "checkpoints")),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                             enable_async_checkpointing=True))
-
-  def latest_step(self):
-    return self.manager.latest_step()
-
-  def save(self, step: int, state, data_state: dict, force: bool = False):
-    """Saves asynchronously; the data item carries a digest of the state's values, which restore
-    checks (a flipped byte in an array file can decompress without an error)."""
-    data_state = {**data_state, "digest": digest(state)}
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=force)
-
-  def restore(self, step: int, abstract_state):
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
-    check_digest(restored["state"], restored["data"])
-    return restored["state"], restored["data"]
-
-  def restore_newest_intact(self, abstract_state):
-    """(step, state, data position) of the newest checkpoint that restores, or None when there is
-    none; each damaged or partial one on the way is reported in one line and moved aside to
-    `<step>.damaged` (kept for inspection; training will save that step again)."""
-    for step in sorted(self.manager.all_steps(), reverse=True):
-      try:
-        state, data = self.restore(step, abstract_state)
-      except Exception as e:  # noqa: BLE001  (Orbax, TensorStore and zstd raise many kinds)
-        logging.warning("%s; moved to %s.damaged", damage_message(self.directory, step, e), step)
-        if jax.process_index() == 0:
-          path = os.path.join(self.directory, str(step))
-          os.replace(path, path + ".damaged")
-        self.manager.reload()
-        continue
-      return step, state, data
-    return None
-
-  @property
-  def directory(self) -> str:
-    return str(self.manager.directory)
-
-  def wait(self):
-    self.manager.wait_until_finished()
-
-  def close(self):
-    self.manager.wait_until_finished()
-    self.manager.close()
 
 
 def abstract_like(state, shardings):
@@ -193,7 +138,7 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
   if jax.process_index() == 0:
     save_config(config, workdir)
   writer, report = _writer_and_progress(workdir, config.num_steps, config.get("log_every", 50))
-  checkpoints = Checkpoints(workdir, config.get("keep_checkpoints", 3))
+  checkpoints = ckpt.Checkpoints(workdir, config.get("keep_checkpoints", 3))
 
   state = trainer.init_state(jax.random.key(config.seed))
   shardings = jax.tree_util.tree_map(lambda _: replicated(mesh), state)
@@ -206,8 +151,8 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
     logging.info("resumed from step %d", start)
   else:
     if checkpoints.latest_step() is not None:
-      raise CheckpointError(f"{checkpoints.directory}: no checkpoint restores (each is reported "
-                            "above); move the folder away to start afresh")
+      raise ckpt.CheckpointError(f"{checkpoints.directory}: no checkpoint restores (each is "
+                                 "reported above); move the folder away to start afresh")
     # Through host copies, which carry no weak types: a weakly typed leaf from init (a bias from
     # jnp.full with a Python float) made each step compile twice at the start, and a third time
     # in a resumed run, whose restored leaves are not weak.
@@ -266,60 +211,6 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
     if hasattr(iterator, "close"):
       iterator.close()
   return LoopResult(state, step, step < config.num_steps, metrics)
-
-
-class CheckpointError(ValueError):
-  """A checkpoint that cannot be restored (damaged or partial), in one line."""
-
-
-def digest(state) -> str:
-  """sha256 of a state's leaves (this process's copy of each: states here are replicated)."""
-  h = hashlib.sha256()
-  for leaf in jax.tree_util.tree_leaves(state):
-    data = leaf.addressable_data(0) if isinstance(leaf, jax.Array) else leaf
-    h.update(np.ascontiguousarray(np.asarray(data)).tobytes())
-  return h.hexdigest()
-
-
-def check_digest(state, data: dict):
-  if "digest" in data and digest(state) != data["digest"]:
-    raise CheckpointError("its arrays do not match the digest saved with them")
-
-
-def damage_message(directory: str, step: int, error: Exception) -> str:
-  """One line: the checkpoint, the file the error names (if any) and the reason."""
-  text = " ".join(str(error).split())
-  where = re.search(r"(/[^\s'\"]+)", text)
-  file = f", file {where.group(1)}" if where and where.group(1).startswith(directory) else ""
-  reason = text[:200] + ("..." if len(text) > 200 else "")
-  return (f"{directory}: checkpoint of step {step} is damaged or partial{file}: "
-          f"{type(error).__name__}: {reason}")
-
-
-def load_checkpoint_tree(workdir: str, step: int | None = None):
-  """The state saved by a finished stage (latest checkpoint unless `step`), as numpy arrays on
-  every process, whatever devices and processes saved it. Raises FileNotFoundError without one,
-  CheckpointError (one line) when it is damaged."""
-  directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-  manager = ocp.CheckpointManager(directory, item_handlers={
-      "state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()})
-  try:
-    step = manager.latest_step() if step is None else step
-    if step is None:
-      raise FileNotFoundError(f"{workdir}: no checkpoint to load")
-    try:
-      # Numpy targets: without them Orbax puts each array back on the devices that saved it,
-      # which fails where those are not this run's (another host count, a pod's run on one host).
-      target = jax.tree_util.tree_map(lambda m: np.empty(m.shape, m.dtype),
-                                      manager.item_metadata(step)["state"])
-      restored = manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore()))
-      check_digest(restored["state"], restored["data"])
-    except Exception as e:  # noqa: BLE001
-      raise CheckpointError(damage_message(directory, step, e)) from None
-  finally:
-    manager.close()
-  return restored["state"]
 
 
 def step_rng(state_rng, step):

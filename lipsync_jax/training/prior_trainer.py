@@ -22,7 +22,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lipsync_jax import input_pipeline
 from lipsync_jax.models import lpips, stylelipsync
@@ -31,7 +30,7 @@ from lipsync_jax.training import common, lipsync_trainer, losses, loop
 PRIOR_TRAINED = ("synthesis", "samf", "face_encoder", "reference_encoder", "frame_encoder")
 
 
-class PriorTrainer:
+class PriorTrainer(common.DecoderSteps):
 
   def __init__(self, config, source):
     self.config = config
@@ -91,33 +90,12 @@ class PriorTrainer:
     metrics["loss"] = loss
     return loss, metrics
 
-  def _step(self, state, batch, step, lpips_params):
-    rng = loop.step_rng(state["rng"], step)
-    mask = common.trained_mask(state["params"], self.trained)
-    grads, metrics = common.grad_of_trained(self.loss, state["params"], mask, state, batch, rng,
-                                            lpips_params)
-    return common.apply_gradients(state, grads, self.tx, metrics, self.learning_rate(step))
-
-  def setup(self, mesh, state_shardings):
-    self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
-                                           NamedSharding(mesh, P("data")), extra_args=1)
-    self._lpips = jax.device_put(self.lpips_params, loop.replicated(mesh))
-    # Replicated: every process fetches the images (the rows of a batch-sharded array may live on
-    # other hosts' devices).
-    self._jit_sample = jax.jit(self._samples, out_shardings=loop.replicated(mesh))
-
-  def train_step(self, state, batch, step):
-    return self._jit_step(state, batch, jnp.int32(step), self._lpips)
-
   def _samples(self, state, batch):
     pred, _ = self.reconstruct(state["params"], state["consts"], batch)
     frames = common.to_float(batch["frames"])
     row = lambda x: common.to_uint8(x[:4, x.shape[1] // 2])  # noqa: E731
     return {"masked": row(stylelipsync.mask_frames(frames, batch["masks"])),
             "reconstructed": row(pred), "ground_truth": row(frames)}
-
-  def summaries(self, state, batch):
-    return jax.device_get(self._jit_sample(state, batch))
 
 
 def mouth_shape_stats(source, clips: int = 64) -> dict:
