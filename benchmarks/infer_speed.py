@@ -23,10 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lipsync_jax import export, inference, media, watermark  # noqa: E402
+from lipsync_jax import backends, export, face_tracking, inference, input_video, media  # noqa: E402
+from lipsync_jax import watermark  # noqa: E402
 
 
-def random_backend(config_path: str, batch_size: int) -> inference.Backend:
+def random_backend(config_path: str, batch_size: int) -> backends.Backend:
   config_path, *variant = config_path.split(":")
   spec = importlib.util.spec_from_file_location("cfg", config_path)
   module = importlib.util.module_from_spec(spec)
@@ -39,7 +40,7 @@ def random_backend(config_path: str, batch_size: int) -> inference.Backend:
   x = np.zeros((1, 5, r, r, 3), np.float32)
   variables = jax.jit(model.init)({"params": jax.random.key(0), "noise": jax.random.key(1)}, x,
                                   np.zeros((1, 5, 20, 80), np.float32), x[:, 0])
-  return inference.Backend(export.build_functions(config), variables,
+  return backends.Backend(export.build_functions(config), variables,
                            export.metadata_for(config), batch_size)
 
 
@@ -65,7 +66,7 @@ def main():
     clips = sorted(f for f in os.listdir(os.path.join(tmp, "clips")) if f.endswith(".mp4"))
     args.video = os.path.join(tmp, "clips", clips[0])
     args.audio = args.audio or os.path.join(tmp, "clips", clips[1])
-  backend = (inference.checkpoint_backend(args.checkpoint, args.batch_size) if args.checkpoint
+  backend = (backends.checkpoint_backend(args.checkpoint, args.batch_size) if args.checkpoint
              else random_backend(args.config, args.batch_size))
   samples = inference.read_driving_audio(args.audio or args.video)
   n = min(args.frames, inference.num_output_frames(len(samples), 25))
@@ -76,8 +77,8 @@ def main():
         f"{os.cpu_count()} CPUs, jax {jax.__version__} on {jax.devices()[0].platform}")
 
   frames, decode_fps = timed(lambda: list(itertools.islice(
-      inference.VideoFrames(args.video, 25), n)), n)
-  tracker = inference.FaceTracker(frames, backend.resolution, options)
+      input_video.VideoFrames(args.video, 25), n)), n)
+  tracker = face_tracking.FaceTracker(frames, backend.resolution, options)
   items, track_fps = timed(lambda: list(tracker), n)
   tracker.mesh.close()
   faces = [f for _, f in items if f is not None]
@@ -88,7 +89,7 @@ def main():
   generated, model_fps = timed(lambda: inference.generate_clip(backend, ref, masked, mels),
                                len(faces))
   composited, paste_fps = timed(lambda: [
-      watermark.mark(inference.composite(fr, f, g)) for (fr, f), g in zip(
+      watermark.mark(face_tracking.composite(fr, f, g)) for (fr, f), g in zip(
           [(fr, f) for fr, f in items if f is not None], generated)], len(faces))
   out = os.path.join(tmp, "encode.mp4")
   _, encode_fps = timed(lambda: media.write_video(out, composited, 25, samples), len(composited))

@@ -42,7 +42,8 @@ import numpy as np  # noqa: E402
 
 from lipsync_jax import audio as audio_lib  # noqa: E402
 from lipsync_jax import face_geometry as fg  # noqa: E402
-from lipsync_jax import face_mesh, fileio, inference, input_pipeline, media, metrics  # noqa: E402
+from lipsync_jax import backends, face_mesh, fileio, inference, input_pipeline  # noqa: E402
+from lipsync_jax import media, metrics  # noqa: E402
 from lipsync_jax.models import syncnet  # noqa: E402
 
 SHIFTS = syncnet.SHIFTS
@@ -139,7 +140,7 @@ def _masked(clip):
 
 def paste(generated: np.ndarray, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
   """The model's crops pasted into the real crops through the lip mask feathered by a Gaussian:
-  what `infer` writes into the video (inference.composite), at the model's resolution."""
+  what `infer` writes into the video (face_tracking.composite), at the model's resolution."""
   sigma = inference.Options().feather * generated.shape[1]
   out = np.empty_like(generated)
   for i, (g, f, m) in enumerate(zip(generated, frames, masks)):
@@ -167,7 +168,7 @@ def mouth_strip(real: np.ndarray, generated: np.ndarray, masks: np.ndarray, colu
   return np.concatenate(rows, 0)
 
 
-def evaluate(backend: inference.Backend, syncnet_dir: str | None, data_dir: str,
+def evaluate(backend: backends.Backend, syncnet_dir: str | None, data_dir: str,
              dataset: str = "synthetic_talking_faces", split: str = "test", num_clips: int = 8,
              max_frames: int = 100, mask: str | None = None, progress: bool = True,
              strip_path: str | None = None, exclude=()) -> dict:
@@ -323,15 +324,16 @@ def main(argv=None):
   p.add_argument("--verbose", action="store_true", help="show MediaPipe's start-up messages")
   args = p.parse_args(argv)
   face_mesh.set_verbose(args.verbose)
+  face_mesh.native_stderr_to_null()
   outputs = [os.path.join(args.output_dir, n) for n in ("mouths.png", "report.json", "report.md")]
   with fileio.stop_on_signals("evaluate", fileio.outputs_note(*outputs)):
     try:
       if args.exported:
-        backend = inference.exported_backend(args.exported)
+        backend = backends.exported_backend(args.exported)
       elif _stage(args.checkpoint) == "prior":
         backend = TeacherBackend(args.checkpoint)
       else:
-        backend = inference.checkpoint_backend(args.checkpoint)
+        backend = backends.checkpoint_backend(args.checkpoint)
       os.makedirs(args.output_dir, exist_ok=True)
       report = evaluate(backend, args.syncnet, args.data_dir, args.dataset, args.split,
                         args.num_clips, args.max_frames, args.mask, progress=not args.quiet,

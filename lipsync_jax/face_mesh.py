@@ -22,6 +22,20 @@ def set_verbose(on: bool):
     warnings.filterwarnings("default", message="SymbolDatabase.GetPrototype", category=UserWarning)
 
 
+def native_stderr_to_null():
+  """For command-line programs: what C and C++ libraries write to file descriptor 2 (MediaPipe's
+  absl and TFLite lines, which its threads write at any time, not only at start-up) goes to
+  /dev/null, while Python's sys.stderr (tracebacks, progress bars, our one-line messages) keeps
+  the terminal. Nothing changes when LIPSYNC_VERBOSE is set."""
+  if os.environ.get(VERBOSE_ENV):
+    return
+  sys.stderr.flush()
+  terminal = os.dup(2)
+  with open(os.devnull, "w") as null:
+    os.dup2(null.fileno(), 2)
+  sys.stderr = os.fdopen(terminal, "w", buffering=1, errors="backslashreplace")
+
+
 @contextlib.contextmanager
 def quiet_native_stderr():
   """MediaPipe's C++ start-up messages (absl warnings written before absl's log is initialised,

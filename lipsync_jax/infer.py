@@ -38,7 +38,7 @@ few_malloc_arenas()
 import numpy as np  # noqa: E402
 
 from lipsync_jax import audio as audio_lib  # noqa: E402
-from lipsync_jax import face_mesh, fileio, inference, media  # noqa: E402
+from lipsync_jax import backends, face_mesh, fileio, inference, media  # noqa: E402
 
 
 def stdin_chunks(chunk_samples: int):
@@ -93,6 +93,7 @@ def parse_args(argv):
 def main(argv=None):
   args = parse_args(argv)
   face_mesh.set_verbose(args.verbose)
+  face_mesh.native_stderr_to_null()
   options = inference.Options(
       batch_size=args.batch_size, fps=args.fps, pads=tuple(args.pads), mask=args.mask,
       reference_frame=args.reference_frame, smooth_radius=args.smooth_radius,
@@ -101,9 +102,9 @@ def main(argv=None):
   with fileio.stop_on_signals("infer", fileio.outputs_note(args.output)):
     try:
       if args.exported:
-        backend = inference.exported_backend(args.exported, args.batch_size)
+        backend = backends.exported_backend(args.exported, args.batch_size)
       else:
-        backend = inference.checkpoint_backend(args.checkpoint, args.batch_size)
+        backend = backends.checkpoint_backend(args.checkpoint, args.batch_size)
       chunk_samples = int(audio_lib.SAMPLE_RATE * args.chunk_ms / 1000)
       if args.audio == "-":
         audio = stdin_chunks(chunk_samples)

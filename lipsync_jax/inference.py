@@ -20,27 +20,20 @@ The pieces, per output frame t (at `fps`, 25 by default, the rate the models are
 soon as the audio they depend on (their window plus MaLS's one frame) has arrived. `run` drives it
 over files with bounded memory (frames are decoded, processed and encoded as they go).
 
-The model is a `Backend`: the four functions of lipsync_jax.export, from a checkpoint (jitted) or
-from an exported artifact (deserialized StableHLO; no model code imported).
+The model is a `backends.Backend`: the four functions of lipsync_jax.export, from a checkpoint
+(jitted) or from an exported artifact (deserialized StableHLO; no model code imported). The faces
+are lipsync_jax.face_tracking's, the input frames lipsync_jax.input_video's.
 """
 
 import dataclasses
-import io
 import itertools
-import json
-import os
-import zipfile
-from collections.abc import Iterator
 
-import cv2
-import jax
 import numpy as np
 
 from lipsync_jax import audio as audio_lib
-from lipsync_jax import face_crop, input_pipeline, masking, media, watermark
-from lipsync_jax import face_geometry as fg
-
-CROP_SIZE = 256  # the prepared crops' size: masks and the paste-back live at this size
+from lipsync_jax import face_crop, face_tracking, media, watermark
+from lipsync_jax.backends import Backend
+from lipsync_jax.input_video import VideoFrames
 # MaLS's moving average (eq. 4), done here between the exported audio and MaLS functions: the
 # weights of models/mals.py's ALPHA, restated because the exported path imports no model code
 # (tests/test_inference.py checks that the two agree).
@@ -58,305 +51,6 @@ class Options:
   feather: float = 0.025  # blend edge Gaussian sigma, as a fraction of the crop side
   visible_mark: bool = True
   min_face_px: int = 32
-
-
-# --------------------------------------------------------------------------------------------
-# The model as four functions.
-
-
-class Backend:
-  """Runs the four model functions (lipsync_jax.export) on numpy inputs.
-
-  fns: name -> fn(variables, *inputs); variables: the weights pytree; meta: resolution, num_ws...
-  Batches are padded to `batch_size` so each function compiles once.
-  """
-
-  def __init__(self, fns: dict, variables, meta: dict, batch_size: int = 8):
-    self.meta = meta
-    self.resolution = int(meta["resolution"])
-    self.num_ws, self.w_dim = int(meta["num_ws"]), int(meta["w_dim"])
-    self.batch_size = batch_size
-    self.variables = jax.device_put(variables)
-    self._fns = {name: jax.jit(fn) for name, fn in fns.items()}
-
-  def _call(self, name, *args):
-    return self._fns[name](self.variables, *args)
-
-  def _batched(self, name, fixed: tuple, *batched):
-    """fn(*fixed, *batched) over rows of the batched inputs, in chunks padded to batch_size."""
-    outs = []
-    for i in range(0, len(batched[0]), self.batch_size):
-      chunks = [x[i:i + self.batch_size] for x in batched]
-      k = len(chunks[0])
-      chunks = [np.concatenate([c, np.zeros((self.batch_size - k,) + c.shape[1:], c.dtype)])
-                for c in chunks]
-      outs.append(np.asarray(self._call(name, *fixed, *chunks))[:k])
-    return np.concatenate(outs)
-
-  def encode_reference(self, reference: np.ndarray) -> np.ndarray:
-    return np.asarray(self._call("encode_reference", reference[None].astype(np.float32)))
-
-  def audio_w(self, w_ref: np.ndarray, mels: np.ndarray) -> np.ndarray:
-    return self._batched("audio_w", (w_ref,), mels.astype(np.float32))
-
-  def mals(self, w_ref, avg_history, h_history, avg, first: bool):
-    """MaLS over a block of frames of a stream: returns (codes, avg_history, h_history), the
-    histories updated for the next block. Blocks are padded at the end: the convolutions are
-    causal, so padding never reaches the real frames."""
-    codes = []
-    for i in range(0, len(avg), self.batch_size):
-      block = avg[i:i + self.batch_size]
-      k = len(block)
-      padded = np.concatenate([block, np.repeat(block[-1:], self.batch_size - k, axis=0)])
-      c, h = self._call("mals", w_ref, avg_history, h_history, padded, np.bool_(first))
-      c, h = np.asarray(c)[:k], np.asarray(h)[:k]
-      if first:  # the sequence's first frame stands in for the frames before it
-        avg_history, h_history, first = np.repeat(block[:1], 2, 0), np.repeat(h[:1], 2, 0), False
-      avg_history = np.concatenate([avg_history, block])[-2:]
-      h_history = np.concatenate([h_history, h])[-2:]
-      codes.append(c)
-    return np.concatenate(codes), avg_history, h_history
-
-  def decode(self, masked: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """masked (B, R, R, 3) float [-1, 1], codes (B, L, D) -> (B, R, R, 3) float [-1, 1]."""
-    return self._batched("decode", (), masked.astype(np.float32), codes.astype(np.float32))
-
-
-def checkpoint_backend(workdir: str, batch_size: int = 8) -> Backend:
-  """A lipsync/adaptation run's latest checkpoint (needs the model code)."""
-  from lipsync_jax import export
-  config, variables, step = export.load_checkpoint(workdir)
-  meta = export.metadata_for(config, workdir, step)
-  return Backend(export.build_functions(config), variables, meta, batch_size)
-
-
-def exported_backend(path: str, batch_size: int = 8) -> Backend:
-  """An artifact of lipsync_jax.export: deserialized StableHLO and its weights (jax + numpy only)."""
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path}: no such exported model")
-  try:
-    with zipfile.ZipFile(path) as z:
-      meta = json.loads(z.read("metadata.json"))
-      weights = np.load(io.BytesIO(z.read("weights.npz")))
-      leaves = [weights[f"arr_{i}"] for i in range(meta["num_weights"])]
-      exported = {name: jax.export.deserialize(bytearray(z.read(f"{name}.stablehlo")))
-                  for name in ("encode_reference", "audio_w", "mals", "decode")}
-  except (zipfile.BadZipFile, KeyError, ValueError) as e:
-    raise ValueError(f"{path}: not a lipsync_jax exported model ({e})") from e
-  in_tree = exported["decode"].in_tree.children()[0].children()[0]  # args -> variables
-  variables = jax.tree.unflatten(in_tree, leaves)
-  fns = {name: exp.call for name, exp in exported.items()}
-  return Backend(fns, variables, meta, batch_size)
-
-
-# --------------------------------------------------------------------------------------------
-# Input frames and faces.
-
-
-@dataclasses.dataclass
-class Face:
-  affine: np.ndarray  # 2x3 frame -> 256 crop
-  crop: np.ndarray  # (R, R, 3) uint8 model input
-  mask: np.ndarray  # (R, R) uint8 {0, 1} at the model's resolution
-  alpha: np.ndarray  # (256, 256) float32 blend weight of the generated crop
-
-
-def pingpong(n: int, count: int | None = None) -> Iterator[int]:
-  """Source frame indices 0..n-1, n-2..1, 0..n-1, ... (no frame repeated at a turn)."""
-  period = max(1, 2 * n - 2)
-  for t in (range(count) if count is not None else itertools.count()):
-    k = t % period
-    yield k if k < n else period - k
-
-
-class VideoFrames:
-  """Output frame t -> the input frame it shows: the video by timestamp at `fps`, looped forward
-  and backward past its end; a still image for every t. Decoding is streamed: a backward pass
-  re-decodes the video in blocks of at most `block_bytes` (and 64 frames), so memory holds one
-  block whatever the frame size (20 frames of 3840x2160, 64 of 1080p)."""
-
-  def __init__(self, path: str, fps: float, block_bytes: int = 512 * 2**20):
-    self.path, self.fps, self.block_bytes = path, fps, block_bytes
-    self.still = os.path.splitext(path)[1].lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-    if self.still:
-      if not os.path.exists(path):
-        raise media.MediaError(path, "no such file")
-      bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-      if bgr is None:
-        raise media.MediaError(path, "not a readable image")
-      self.image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-      self.num_frames = 1
-    else:
-      info = media.probe(path)
-      if not info["has_video"]:
-        raise media.MediaError(path, "no video stream")
-      self.num_frames = None  # known after the first pass
-
-  def frame(self, index: int) -> np.ndarray:
-    """One input frame by index (for the reference)."""
-    if self.still:
-      return self.image
-    for k, f in enumerate(media.iter_frames(self.path, self.fps)):
-      if k == index:
-        return f
-    raise media.MediaError(self.path, f"has no frame {index} at {self.fps:g} fps")
-
-  def __iter__(self) -> Iterator[np.ndarray]:
-    if self.still:
-      while True:
-        yield self.image
-    n = 0
-    for f in media.iter_frames(self.path, self.fps):
-      n += 1
-      yield f
-    if n == 0:
-      raise media.MediaError(self.path, "no video frames decoded")
-    self.num_frames = n
-    if n == 1:
-      while True:
-        yield f
-    block = int(np.clip(self.block_bytes // f.nbytes, 1, 64))
-    while True:
-      # backward n-2..1 in blocks, then forward 0..n-1 again
-      for hi in range(n - 1, 1, -block):
-        lo = max(1, hi - block)
-        chunk = list(itertools.islice(media.iter_frames(self.path, self.fps), lo, hi))
-        yield from reversed(chunk)
-      yield from media.iter_frames(self.path, self.fps)
-
-
-class _Run:
-  """One run of consecutive face detections: the least open pose-normalised mesh seen so far, from
-  which the run's lip masks are drawn (`masking.closed_mouth_shape`)."""
-
-  def __init__(self):
-    self.opening, self.normalized, self._shape = np.inf, None, None
-
-  def add(self, pts):
-    normalized = fg.normalize_pose(pts, *fg.estimate_pose(pts))
-    opening = fg.inner_lip_opening(normalized)
-    if opening < self.opening:
-      self.opening, self.normalized, self._shape = opening, normalized, None
-
-  @property
-  def shape(self):
-    if self._shape is None:
-      self._shape = masking.closed_mouth_shape(self.normalized)
-    return self._shape
-
-
-class FaceTracker:
-  """Input frames -> (frame, Face | None), the crop box smoothed over +-smooth_radius frames of
-  consecutive detections (so each frame is released `smooth_radius` frames later). A run's lip
-  masks share its closed-mouth shape, taken from the frames seen up to the look-ahead."""
-
-  def __init__(self, frames, resolution: int, options: Options, mesh=None):
-    from lipsync_jax.face_mesh import FaceMesh
-    self.frames = iter(frames)
-    self.resolution, self.options = resolution, options
-    self.mesh = mesh or FaceMesh(track=True)
-    self._pending = []  # (frame, landmarks | None, box | None, _Run | None), oldest first
-    self._history = []  # raw boxes of up to r released frames of the current run of faces
-
-  def landmarks(self, frame):
-    pts = self.mesh(frame)
-    if pts is not None and (pts[:, :2].max(0) - pts[:, :2].min(0)).max() < self.options.min_face_px:
-      return None
-    return pts
-
-  def face(self, frame, pts, box, shape=None) -> Face:
-    o = self.options
-    crop256, affine = face_crop.crop_face(frame, box, CROP_SIZE)
-    local = face_crop.to_crop(pts, affine)
-    if o.mask == "pose":
-      mask256 = masking.pose_aware_mask(local, CROP_SIZE, shape=shape)
-    else:
-      mask256 = masking.rect_mask(local, CROP_SIZE)
-    r = self.resolution  # reduced exactly as the training pipeline reduces prepared crops
-    crop = input_pipeline.resize_image(crop256, r)
-    mask = input_pipeline.resize_mask(mask256, r).reshape(r, r)
-    sigma = o.feather * CROP_SIZE
-    alpha = cv2.GaussianBlur(mask256.astype(np.float32), (0, 0), sigma)
-    return Face(affine, crop, mask, alpha)
-
-  def __iter__(self):
-    r = self.options.smooth_radius
-    run = None
-    for frame in self.frames:
-      pts = self.landmarks(frame)
-      box = None if pts is None else face_crop.box_from_landmarks(pts, pads=self.options.pads)
-      if pts is None:
-        run = None
-      else:
-        run = run or _Run()
-        run.add(pts)
-      self._pending.append((frame, pts, box, run))
-      while len(self._pending) > r:
-        yield self._release()
-    while self._pending:
-      yield self._release()
-
-  def _release(self):
-    """Emits the oldest pending frame once the r frames after it are known (or the input ended)."""
-    r = self.options.smooth_radius
-    frame, pts, box, run = self._pending[0]
-    self._pending.pop(0)
-    if pts is None:
-      self._history = []
-      return frame, None
-    window = list(self._history)
-    for _, p, b, _ in [(frame, pts, box, run)] + self._pending[:r]:
-      if p is None:
-        break
-      window.append(b)
-    self._history = (self._history + [box])[-r:] if r else []
-    return frame, self.face(frame, pts, np.mean(window, axis=0), run.shape)
-
-
-def reference_face(video: VideoFrames, resolution: int, options: Options) -> tuple[np.ndarray, int]:
-  """The reference crop (R, R, 3) uint8 and its input frame index."""
-  from lipsync_jax.face_mesh import FaceMesh
-  with FaceMesh(track=False) as mesh:
-    tracker = FaceTracker([], resolution, options, mesh)
-    if options.reference_frame is not None:
-      frame = video.frame(options.reference_frame)
-      pts = tracker.landmarks(frame)
-      if pts is None:
-        raise media.MediaError(video.path, f"no face in the reference frame {options.reference_frame}")
-      return tracker.face(frame, pts, face_crop.box_from_landmarks(pts, pads=options.pads)).crop, \
-          options.reference_frame
-    frames = [video.image] if video.still else media.iter_frames(video.path, options.fps)
-    for k, frame in enumerate(frames):
-      pts = tracker.landmarks(frame)
-      if pts is not None:
-        return tracker.face(frame, pts, face_crop.box_from_landmarks(pts, pads=options.pads)).crop, k
-  what = "the image" if video.still else "any frame"
-  raise media.MediaError(video.path, f"no face found in {what}")
-
-
-def composite(frame: np.ndarray, face: Face, generated: np.ndarray) -> np.ndarray:
-  """Pastes the generated crop (R, R, 3) uint8 into the frame through the feathered mask."""
-  gen = generated
-  if gen.shape[0] != CROP_SIZE:
-    gen = cv2.resize(gen, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_CUBIC)
-  h, w = frame.shape[:2]
-  inv = cv2.invertAffineTransform(face.affine)
-  corners = np.array([[0, 0], [CROP_SIZE, 0], [0, CROP_SIZE], [CROP_SIZE, CROP_SIZE]], np.float64)
-  pts = corners @ inv[:, :2].T + inv[:, 2]
-  x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int), 0)
-  x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int), [w, h])
-  if x1 <= x0 or y1 <= y0:
-    return frame
-  affine = face.affine + np.array([[0, 0, face.affine[0, 0] * x0], [0, 0, face.affine[1, 1] * y0]])
-  size = (int(x1 - x0), int(y1 - y0))
-  flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-  gen_roi = cv2.warpAffine(gen, affine, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-  alpha = cv2.warpAffine(face.alpha, affine, size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
-  out = frame.copy()
-  roi = out[y0:y1, x0:x1].astype(np.float32)
-  a = alpha[..., None]
-  out[y0:y1, x0:x1] = np.clip(np.round(roi * (1 - a) + gen_roi.astype(np.float32) * a), 0, 255)
-  return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,9 +78,9 @@ class LipSyncStream:
                mesh=None):
     self.backend, self.options = backend, options
     self.fps = options.fps
-    ref, self.reference_index = reference_face(video, backend.resolution, options)
+    ref, self.reference_index = face_tracking.reference_face(video, backend.resolution, options)
     self.w_ref = backend.encode_reference(_to_float(ref))
-    self._tracker = FaceTracker(video, backend.resolution, options, mesh)
+    self._tracker = face_tracking.FaceTracker(video, backend.resolution, options, mesh)
     if video.still:  # one image: its face once, for every frame
       pts = self._tracker.landmarks(video.image)
       face = None if pts is None else self._tracker.face(
@@ -487,7 +181,7 @@ class LipSyncStream:
       frame, face = items[i]
       items[i] = None
       if face is not None:
-        frame = composite(frame, face, generated.pop(i))
+        frame = face_tracking.composite(frame, face, generated.pop(i))
       outputs.append(watermark.mark(frame, self.options.visible_mark))
     return outputs
 

@@ -84,16 +84,17 @@ def main(tfds_dir, target, workdir, pretrained_dir, stops):
             "stages": {}}
   for name, config in stage_configs(tfds_dir, target, pretrained_dir):
     wait_for_stages(pretrained_dir, PRETRAINED.get(name, ()))
-    losses, start = [], time.perf_counter()
+    losses, seconds = [], []
     for num_steps in map(int, stops.split(",")):
+      start = time.perf_counter()
       config.num_steps = num_steps
       trainer = RecordingTrainer(stages.make_trainer(config))
       result = loop.run(trainer, config, os.path.join(workdir, name))
       assert result.step == num_steps and not result.stopped_early
       losses += [(step, float(loss)) for step, loss in jax.device_get(trainer.losses)]
+      seconds.append(f"{time.perf_counter() - start:.0f} s")
     report["stages"][name] = {"losses": losses, "digest": checkpoints.digest(result.state)}
-    print(f"{name}: losses {losses} in {time.perf_counter() - start:.0f} s", file=sys.stderr,
-          flush=True)
+    print(f"{name}: losses {losses} in {' + '.join(seconds)}", file=sys.stderr, flush=True)
     path = os.path.join(workdir, f"process_{jax.process_index()}.json")
     with open(path + ".tmp", "w") as f:
       json.dump(report, f)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lipsync_jax import audio, inference, media, metrics, watermark
+from lipsync_jax import audio, backends, inference, input_video, media, metrics, watermark
 from lipsync_jax.models import syncnet
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +36,7 @@ def workdir(lipsync_run):
 
 @pytest.fixture(scope="module")
 def backend(workdir):
-  return inference.checkpoint_backend(workdir, batch_size=4)
+  return backends.checkpoint_backend(workdir, batch_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_mals_blocks_equal_the_offline_latents(workdir, backend):
 
 
 def _stream_frames(backend, video, samples, chunk, options):
-  stream = inference.LipSyncStream(backend, inference.VideoFrames(video, 25), options)
+  stream = inference.LipSyncStream(backend, input_video.VideoFrames(video, 25), options)
   frames, released = [], []
   for i in range(0, len(samples), chunk):
     frames += stream.push(samples[i:i + chunk])
@@ -118,15 +118,15 @@ def test_stream_equals_offline_with_one_frame_lookahead(backend, short_video, cl
   # for MaLS: released exactly when 640(t+1)+2016 samples are in, no later.
   for n, count in released[:-1]:
     assert count == max(0, (n - 2656) // 640 + 1), (n, count)
-  assert stream.faces_found == sum(k not in (4, 5) for k in inference.pingpong(10, 25))
+  assert stream.faces_found == sum(k not in (4, 5) for k in input_video.pingpong(10, 25))
 
 
 def test_video_loops_backward_in_blocks_of_bounded_bytes(short_video):
   source = list(media.iter_frames(short_video, 25))
   for frames_per_block in (1, 3, 64):  # block_bytes of 1 frame, 3 frames, and more than the video
-    video = inference.VideoFrames(short_video, 25, block_bytes=frames_per_block * source[0].nbytes)
+    video = input_video.VideoFrames(short_video, 25, block_bytes=frames_per_block * source[0].nbytes)
     looped = list(itertools.islice(video, 40))
-    for t, k in enumerate(inference.pingpong(10, 40)):
+    for t, k in enumerate(input_video.pingpong(10, 40)):
       np.testing.assert_array_equal(looped[t], source[k])
 
 
@@ -135,7 +135,7 @@ def test_faceless_frames_pass_through_and_video_loops(backend, short_video, clip
   options = inference.Options(batch_size=4, visible_mark=False)
   frames, _, _ = _stream_frames(backend, short_video, samples, len(samples), options)
   source = list(media.iter_frames(short_video, 25))
-  order = list(inference.pingpong(10, 25))
+  order = list(input_video.pingpong(10, 25))
   assert order[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 8, 7] and order[17:19] == [1, 0]
   for t, k in enumerate(order):
     expected = watermark.mark(source[k], visible_mark=False)
@@ -171,6 +171,7 @@ def test_infer_cli_checkpoint_and_exported(workdir, clips, tmp_path):
            "--batch_size", "4")
   assert r.returncode == 0, r.stderr
   assert "LOADED []" in r.stdout, r.stdout
+  assert not r.stderr.strip(), r.stderr  # quiet: no MediaPipe or TFLite start-up messages
   a = np.stack(list(media.iter_frames(str(out), 25)))
   b = np.stack(list(media.iter_frames(str(out2), 25)))
   assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
