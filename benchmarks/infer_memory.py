@@ -1,13 +1,14 @@
 """Peak memory of inference against the output's length, at several input frame sizes.
 
   python benchmarks/infer_memory.py --exported runs/demo/adapted.lsj
-      [--heights 256,1080,2160] [--seconds 10,60] [--inputs short,long] [--out DIR]
+      [--heights 256,1080,2160] [--seconds 10,60] [--inputs short,long,still,stream] [--out DIR]
 
 For each input height H (the corpus clip's own height, 256, as rendered; otherwise a 16:9 frame of
 height H with the clip scaled to half that height in the middle),
 each input kind (short: a 4 s clip that inference loops forward and backward; long: the clip
-played forward and backward as long as the longest output, so nothing loops) and each output
-length, runs `python -m lipsync_jax.infer` in a fresh process and prints its peak resident memory
+played forward and backward as long as the longest output, so nothing loops; still: the clip's
+first frame as a PNG; stream: the short clip with the audio fed through `--stream` in 40 ms
+chunks, as live audio is) and each output length, runs `python -m lipsync_jax.infer` in a fresh process and prints its peak resident memory
 (the child's ru_maxrss), frames/s, and the ratio of each length's peak to the shortest one's.
 Inputs are made on the spot from a synthetic corpus clip; --checkpoint RUN works as --exported.
 """
@@ -88,7 +89,8 @@ def main():
   model.add_argument("--checkpoint", help="a lip-sync or adaptation run")
   p.add_argument("--heights", default="256,1080,2160", help="input frame heights")
   p.add_argument("--seconds", default="10,60", help="output lengths in seconds")
-  p.add_argument("--inputs", default="short,long", help="short (looped 4 s clip), long or both")
+  p.add_argument("--inputs", default="short,long",
+                 help="comma-separated: short (a looped 4 s clip), long, still, stream")
   p.add_argument("--out", help="folder for the inputs and outputs (default: a temporary one)")
   args = p.parse_args()
   heights = [int(h) for h in args.heights.split(",")]
@@ -100,13 +102,19 @@ def main():
   frames = frames[:4 * FPS]
   model_args = ["--exported", args.exported] if args.exported else ["--checkpoint", args.checkpoint]
   print(f"{os.cpu_count()} CPUs; model {model_args[1]}; inputs in {out}")
-  print(f"{'input':>16s} {'kind':>5s} {'output s':>8s} {'frames':>6s} {'peak GB':>8s} "
+  print(f"{'input':>16s} {'kind':>6s} {'output s':>8s} {'frames':>6s} {'peak GB':>8s} "
         f"{'vs shortest':>11s} {'frames/s':>8s}")
   for height in heights:
     for kind in kinds:
-      video = os.path.join(out, f"face_{height}_{kind}.mp4")
-      write_input(video, frames, height, 0 if kind == "short" else lengths[-1] + 1)
-      size = media.probe(video)
+      if kind == "still":
+        video = os.path.join(out, f"face_{height}_still.png")
+        cv2.imwrite(video, cv2.cvtColor(on_canvas(frames[0], height), cv2.COLOR_RGB2BGR))
+        size = {"height": height, "width": cv2.imread(video).shape[1]}
+      else:
+        video = os.path.join(out, f"face_{height}_{kind}.mp4")
+        write_input(video, frames, height, lengths[-1] + 1 if kind == "long" else 0)
+        size = media.probe(video)
+      extra = ["--stream"] if kind == "stream" else []
       first = None
       for seconds in lengths:
         speech_path = os.path.join(out, f"speech_{seconds:g}.wav")
@@ -114,10 +122,11 @@ def main():
           write_speech(speech_path, speech, seconds)
         output = os.path.join(out, f"out_{height}_{kind}_{seconds:g}.mp4")
         gb, wall = run_measured([sys.executable, "-m", "lipsync_jax.infer", *model_args,
-                                 "--video", video, "--audio", speech_path, "--output", output])
+                                 "--video", video, "--audio", speech_path, "--output", output,
+                                 *extra])
         n = int(round(seconds * FPS))
         first = first or gb
-        print(f"{size['width']:>7d}x{size['height']:<8d} {kind:>5s} {seconds:8g} {n:6d} "
+        print(f"{size['width']:>7d}x{size['height']:<8d} {kind:>6s} {seconds:8g} {n:6d} "
               f"{gb:8.2f} {gb / first:10.2f}x {n / wall:8.1f}", flush=True)
 
 

@@ -156,8 +156,7 @@ class LipSyncStream:
     if code_stop <= self._next_code:
       return []
     ts = range(self._next_code, code_stop)
-    w = lambda t: self._w[min(max(t, 0), self._next_w - 1) - self._w_start]  # noqa: E731
-    avg = np.stack([sum(a * w(t + k) for a, k in zip(MALS_ALPHA, (-1, 0, 1))) for t in ts])
+    avg = moving_average(lambda t: self._w[min(max(t, 0), self._next_w - 1) - self._w_start], ts)
     codes, self._avg_history, self._h_history = self.backend.mals(
         self.w_ref, self._avg_history, self._h_history, avg, first=self._next_code == 0)
     self._next_code = code_stop
@@ -186,6 +185,13 @@ class LipSyncStream:
     return outputs
 
 
+def moving_average(w_at, ts) -> np.ndarray:
+  """MaLS's moving average (eq. 4) of the audio codes at frames ts: sum over k of ALPHA_k
+  w_{t+k-1}, where w_at(t) gives frame t's code with t clamped to the frames there are (the first
+  and last frame stand in beyond the sequence's ends)."""
+  return np.stack([sum(a * w_at(t + k) for a, k in zip(MALS_ALPHA, (-1, 0, 1))) for t in ts])
+
+
 def _to_float(img: np.ndarray) -> np.ndarray:
   return img.astype(np.float32) / 127.5 - 1.0
 
@@ -200,8 +206,7 @@ def generate_clip(backend: Backend, reference: np.ndarray, masked: np.ndarray,
   float [-1, 1], mels (T, 20, 80) -> generated (T, R, R, 3) uint8."""
   w_ref = backend.encode_reference(_to_float(reference))
   w = backend.audio_w(w_ref, mels)
-  padded = np.concatenate([w[:1], w, w[-1:]])  # time is axis 0 here
-  avg = sum(a * padded[k:k + len(w)] for k, a in enumerate(MALS_ALPHA))
+  avg = moving_average(lambda t: w[min(max(t, 0), len(w) - 1)], range(len(w)))
   zeros = np.zeros((2,) + w.shape[1:], np.float32)
   codes, _, _ = backend.mals(w_ref, zeros, zeros, avg, first=True)
   return _to_uint8(backend.decode(masked.astype(np.float32), codes))

@@ -98,31 +98,6 @@ def test_frames_do_not_depend_on_the_rest_of_the_batch(model_and_vars):
   assert full.shape == (3, 5, 32, 32, 3)
 
 
-def test_widened_params_keep_the_narrow_models_frames(model_and_vars):
-  model, variables = model_and_vars
-  wide = stylelipsync.StyleLipSync(**dict(TINY, channel_base=1024, channel_max=64))
-  masked, _, ref = _inputs(2)
-  codes = jax.random.normal(jax.random.key(8), (2, 5, model.num_ws, 32))
-
-  def run(m, ref, masked, codes):  # the reference encoder and the decoder: what widening changes
-    return m.encode_reference(ref), m.decode(masked, codes, "const")
-
-  wide_init = jax.jit(lambda rng: wide.init({"params": rng, "noise": rng}, ref, masked, codes,
-                                            method=run))(jax.random.key(7))["params"]
-  narrow = {k: v for k, v in flax.core.unfreeze(variables["params"]).items() if k in wide_init}
-  params = stylelipsync.widen_params(narrow, flax.core.unfreeze(wide_init))
-  assert params["synthesis"]["b4"]["const"].shape == (4, 4, 64)  # every block got wider
-  def apply(m, p):
-    return m.apply(dict(variables, params=p), ref, masked, codes, method=run)
-
-  narrow_out = jax.jit(functools.partial(apply, model))(narrow)
-  wide_out = jax.jit(functools.partial(apply, wide))(params)
-  for w, n in zip(wide_out, narrow_out):  # the reference codes, then the frames
-    np.testing.assert_allclose(w, n, atol=2e-5)
-  with pytest.raises(ValueError, match="does not fit"):
-    stylelipsync.widen_params(flax.core.unfreeze(wide_init), narrow)
-
-
 def test_mals_streaming_equals_offline_and_looks_ahead_one_frame():
   module = mals.MaLS(num_ws=3, w_dim=8)
   w = jax.random.normal(jax.random.key(0), (2, 9, 3, 8))
