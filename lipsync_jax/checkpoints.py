@@ -99,10 +99,15 @@ def damage_message(directory: str, step: int, error: Exception) -> str:
           f"{type(error).__name__}: {reason}")
 
 
-def load_tree(workdir: str, step: int | None = None, with_step: bool = False):
+def load_tree(workdir: str, step: int | None = None):
   """The state saved by a finished stage (latest checkpoint unless `step`), as numpy arrays on
   every process, whatever devices and processes saved it. Raises FileNotFoundError without one,
   CheckpointError (one line) when it is damaged."""
+  return _restore(workdir, step)[0]
+
+
+def _restore(workdir: str, step: int | None):
+  """(state as numpy arrays, its step): load_tree's work, with the step it resolved."""
   directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
   manager = ocp.CheckpointManager(directory, item_handlers={
       "state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()})
@@ -122,7 +127,7 @@ def load_tree(workdir: str, step: int | None = None, with_step: bool = False):
       raise CheckpointError(damage_message(directory, step, e)) from None
   finally:
     manager.close()
-  return (restored["state"], step) if with_step else restored["state"]
+  return restored["state"], step
 
 
 @dataclasses.dataclass
@@ -150,5 +155,5 @@ def read_run(workdir: str, stages=None, step: int | None = None) -> Run:
   `step`). FileNotFoundError without them, ValueError for another stage, CheckpointError when
   the checkpoint is damaged."""
   config = read_config(workdir, stages)
-  tree, step = load_tree(workdir, step, with_step=True)
+  tree, step = _restore(workdir, step)
   return Run(config, tree, step)

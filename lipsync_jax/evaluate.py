@@ -293,9 +293,9 @@ def markdown(report: dict) -> str:
 
 
 def _stage(workdir: str) -> str:
+  from lipsync_jax import checkpoints
   try:
-    with open(os.path.join(workdir, "config.json")) as f:
-      return json.load(f).get("stage", "")
+    return checkpoints.read_config(workdir).get("stage", "")
   except (OSError, ValueError):
     return ""  # checkpoint_backend says what is wrong with it
 
