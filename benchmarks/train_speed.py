@@ -10,7 +10,10 @@ Prints, after compilation (all devices, the config's global batch):
     step: StyleGAN2's D, G and lazy R1 steps), achieved GFLOP/s and the fraction of that peak;
   - with --terms, each loss term's share of the step: the step timed again with that term's weight
     at 0 (and its FLOPs), the share being what the term adds;
-  - the input pipeline's samples/s for this stage (its fields only, the config's threads).
+  - the stage's input alone (its fields only; the config's threads, worker processes
+    (data_workers) or the device-resident split (device_input)), samples/s with batches ready on
+    the devices, and the step with its input as the training loop runs them, against the step
+    alone (an input that keeps up adds a few percent at most).
 Any --config.x=y is applied, e.g. --config.pretrained_prior=RUN for a frozen decoder.
 """
 
@@ -55,7 +58,7 @@ def measure(config, steps):
   trainer.setup(mesh, shardings)
   state = jax.device_put(state, shardings)
   it = trainer.make_iterator(0, 0, 1)
-  batch = loop.global_batch(it.batch(0), mesh)
+  batch = next_batch(it, mesh)
   if hasattr(it, "close"):
     it.close()
   extra = (trainer._lpips,) if hasattr(trainer, "_lpips") else ()
@@ -71,19 +74,43 @@ def measure(config, steps):
   for step in range(2, 2 + steps):
     state, metrics = trainer.train_step(state, batch, step)
   jax.block_until_ready(metrics)
-  return (time.perf_counter() - start) / steps, gflop, trainer
+  return (time.perf_counter() - start) / steps, gflop, (trainer, state, mesh)
 
 
-def input_rate(trainer, steps):
+def next_batch(it, mesh):
+  """The next batch on the devices, as the training loop makes it."""
+  batch = loop.global_batch(next(it), mesh)
+  return it.gather(batch, mesh) if hasattr(it, "gather") else batch
+
+
+def input_rate(trainer, mesh, steps):
+  """Samples/s of the stage's input alone (batches ready on the devices)."""
   it = trainer.make_iterator(0, 0, 1)
-  next(it)
+  jax.block_until_ready(next_batch(it, mesh))
   start = time.perf_counter()
   for _ in range(steps):
-    next(it)
+    jax.block_until_ready(next_batch(it, mesh))
   seconds = time.perf_counter() - start
   if hasattr(it, "close"):
     it.close()
   return steps * trainer.config.batch_size / seconds
+
+
+def step_with_input(trainer, state, mesh, steps):
+  """Seconds per step of the training loop's work: each step's batch made as the loop makes it
+  (prefetched by the host pipeline, or gathered on the devices) and the step dispatched."""
+  it = trainer.make_iterator(0, 0, 1)
+  for step in range(2):
+    state, metrics = trainer.train_step(state, next_batch(it, mesh), step)
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for step in range(2, 2 + steps):
+    state, metrics = trainer.train_step(state, next_batch(it, mesh), step)
+  jax.block_until_ready(metrics)
+  seconds = (time.perf_counter() - start) / steps
+  if hasattr(it, "close"):
+    it.close()
+  return seconds
 
 
 def main(argv):
@@ -94,7 +121,7 @@ def main(argv):
   peak = measure_peak(5)
   print(f"{jax.device_count()} x {jax.devices()[0].device_kind}; peak measured now: "
         f"{peak:.0f} GFLOP/s (float32)")
-  seconds, gflop, trainer = measure(config, _STEPS.value)
+  seconds, gflop, (trainer, state, mesh) = measure(config, _STEPS.value)
   batch = config.batch_size
   print(f"{config.stage} (batch {batch}, {config.model.resolution}x{config.model.resolution}): "
         f"{seconds:.3f} s/step, {batch / seconds:.1f} samples/s, {gflop:.1f} GFLOP/step, "
@@ -112,9 +139,16 @@ def main(argv):
         continue
       print(f"  {key}={config[key]:g}: {100 * (1 - s / seconds):5.1f}% of the time, "
             f"{100 * (1 - g / gflop):5.1f}% of the FLOPs ({seconds - s:.3f} s, {gflop - g:.1f} GFLOP)")
-  rate = input_rate(trainer, max(3, _STEPS.value // 2))
-  print(f"input pipeline ({config.get('data_threads', 8)} threads, this stage's fields): "
-        f"{rate:.1f} samples/s = {rate / (batch / seconds):.2f}x what the step consumes")
+  rate = input_rate(trainer, mesh, max(3, _STEPS.value // 2))
+  kind = ("device-resident" if config.get("device_input") else
+          f"{config.data_workers} worker processes" if config.get("data_workers") else
+          f"{config.get('data_threads', 8)} threads")
+  print(f"input ({kind}, this stage's fields): {rate:.1f} samples/s = "
+        f"{rate / (batch / seconds):.2f}x what the step consumes")
+  with_input = step_with_input(trainer, state, mesh, _STEPS.value)
+  print(f"step with its input, as the loop runs it: {with_input:.3f} s/step, "
+        f"{batch / with_input:.1f} samples/s ({100 * (with_input / seconds - 1):+.1f}% on the "
+        "step alone)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@ def get_config():
   c.image_every = 500
   c.distributed = False  # jax.distributed.initialize() for multi-host runs
   c.mask = "pose"  # pose | rect
+  # The training split held on the devices (decoded at the model's resolution, uint8) and each
+  # batch gathered and augmented there (lipsync_jax/resident_input.py): for data that fits in
+  # accelerator memory (the synthetic corpus, an adaptation target). False: the host pipeline.
+  c.device_input = False
+  # Host input: samples made by data_threads threads, or by data_workers processes when > 0 (they
+  # scale with the host's cores: benchmarks/input_pipeline_speed.py --workers).
+  c.data_threads = 8
+  c.data_workers = 0
   # Compute dtype of the convolutions ("bfloat16" on accelerators); parameters, optimizer state,
   # styles, demodulation, normalisation statistics and losses stay float32.
   c.dtype = "float32"

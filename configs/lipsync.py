@@ -56,6 +56,7 @@ def get_config(variant="proof128"):
   if variant not in sizes:
     raise ValueError(f"configs/lipsync.py: unknown variant {variant!r} ({', '.join(sizes)})")
   c.batch_size, c.num_steps, c.checkpoint_every, c.log_every = sizes[variant]
-  if variant in ("gpu128", "vox256", "paper256"):
-    c.data_threads = 16
+  c.device_input = variant == "gpu128"  # the synthetic corpus fits on the accelerator
+  if variant in ("vox256", "paper256"):
+    c.data_workers = 16  # VoxCeleb2 does not: worker processes on the host
   return c

@@ -26,7 +26,8 @@ def get_config(variant="proof128"):
     c.batch_size = {"tiny": 16, "proof128": 16, "gpu128": 64}[variant]
     c.num_steps = {"tiny": 300, "proof128": 3000, "gpu128": 3000}[variant]
     c.checkpoint_every = 100 if variant == "tiny" else 500
-    c.data_threads = 16 if variant == "gpu128" else 2
+    c.data_threads = 2
+    c.device_input = variant == "gpu128"  # the synthetic corpus fits on the accelerator
     if variant != "tiny":
       c.log_every = 100
   elif variant == "vox256":
@@ -35,6 +36,7 @@ def get_config(variant="proof128"):
     c.temperature = 0.07
     c.learning_rate = 1e-4
     c.batch_size = 256
+    c.data_workers = 16
     c.num_steps = 200_000
     c.checkpoint_every = 5000
   else:

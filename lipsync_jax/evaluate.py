@@ -59,7 +59,8 @@ class TeacherBackend:
     import jax
     from lipsync_jax import export
     from lipsync_jax.models import stylelipsync
-    config, variables, step = export.load_checkpoint(workdir, stages=("prior",))
+    config, variables, step = export.load_checkpoint(workdir,
+                                                     stages=("prior", "lipsync", "adaptation"))
     self.resolution = config["model"]["resolution"]
     self.meta = {"checkpoint": os.path.abspath(workdir), "step": step,
                  "mask": config.get("mask", "pose"), "codes": "teacher"}
@@ -307,6 +308,10 @@ def main(argv=None):
   model.add_argument("--checkpoint", help="workdir of a lipsync or adaptation run, or of a "
                      "decoder-prior run (then generated from the true frames' codes: its ceiling)")
   model.add_argument("--exported", help="artifact written by python -m lipsync_jax.export")
+  p.add_argument("--codes", choices=("audio", "teacher"), default=None,
+                 help="what drives the decoder: the audio (lip-sync; the default for lipsync and "
+                 "adaptation runs) or the prior's codes of the driving clip's real frames (the "
+                 "decoder's ceiling; the only choice for a decoder-prior run)")
   p.add_argument("--syncnet", help="workdir of a syncnet run (or lipsync run): LSE-D/C and the "
                  "SyncNet's discrimination; without it they are not measured")
   p.add_argument("--data_dir", required=True, help="TFDS data folder (data_prep.build_tfds)")
@@ -328,9 +333,12 @@ def main(argv=None):
   outputs = [os.path.join(args.output_dir, n) for n in ("mouths.png", "report.json", "report.md")]
   with fileio.stop_on_signals("evaluate", fileio.outputs_note(*outputs)):
     try:
+      if args.exported and args.codes == "teacher":
+        raise ValueError(f"{args.exported}: an exported model has no frame encoder: --codes "
+                         "teacher needs --checkpoint")
       if args.exported:
         backend = backends.exported_backend(args.exported)
-      elif _stage(args.checkpoint) == "prior":
+      elif args.codes == "teacher" or _stage(args.checkpoint) == "prior":
         backend = TeacherBackend(args.checkpoint)
       else:
         backend = backends.checkpoint_backend(args.checkpoint)

@@ -31,6 +31,7 @@ Batch (this host's rows, B' = B / P):
 
 import concurrent.futures
 import dataclasses
+import multiprocessing
 import os
 from collections.abc import Sequence
 
@@ -48,6 +49,7 @@ class PipelineConfig:
   reference_gap: int = 5  # frames kept between the reference and the T-frame window when possible
   seed: int = 0
   num_threads: int = 8
+  num_workers: int = 0  # >0: samples made in that many worker processes instead of threads
   prefetch: int = 2  # batches prepared ahead
   resolution: int = 256  # frames, masks and reference are resized (area) when smaller
   min_shift: int = 3  # frames: SyncNet negatives are at least this far out of sync
@@ -68,6 +70,7 @@ def pipeline_config(config, **overrides) -> PipelineConfig:
   """The input pipeline's settings from a training config (ml_collections.ConfigDict)."""
   kw = dict(resolution=config.model.resolution, mask=config.get("mask", "pose"), seed=config.seed,
             augment=config.get("augment", False), num_threads=config.get("data_threads", 8),
+            num_workers=config.get("data_workers", 0),
             num_frames=config.get("num_frames", 5))
   return PipelineConfig(**{**kw, **overrides})
 
@@ -106,6 +109,37 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
   return (small > 0).astype(np.uint8)[..., None]
 
 
+@dataclasses.dataclass(frozen=True)
+class Draw:
+  """Where a sample's pieces come from: the rule both the host pipeline (sample_example) and the
+  device-resident one (resident_input) follow."""
+  clip_index: int
+  start: int  # the first of the T frames
+  ref_index: int  # the reference frame
+  other_index: int  # the sync regulariser's audio clip (in audio_source)
+  other_at: float  # where in it, as a fraction of its possible starts: other_start()
+  shifts: tuple  # the SyncNet negatives' offsets from the middle frame
+
+  def other_start(self, other_frames: int, t: int) -> int:
+    return int(self.other_at * (other_frames - t + 1))
+
+
+def draw(step: int, position: int, config: PipelineConfig, num_clips: int,
+         num_audio_clips: int, frames_of) -> Draw:
+  """The draws of the sample at (step, position) of the global batch, deterministic for the
+  config's seed; frames_of(clip_index) gives a clip's frame count."""
+  rng = np.random.default_rng([config.seed, step, position])
+  t = config.num_frames
+  clip_index = int(rng.integers(num_clips))
+  n = frames_of(clip_index)
+  start = int(rng.integers(n - t + 1))
+  far = [i for i in range(n) if i < start - config.reference_gap or i >= start + t + config.reference_gap]
+  ref_index = int(rng.choice(far)) if far else int(rng.integers(n))
+  other_index, other_at = int(rng.integers(num_audio_clips)), rng.random()
+  return Draw(clip_index, start, ref_index, other_index, float(other_at),
+              tuple(shifts(n, start + t // 2, config, step, position)))
+
+
 def sample_example(source: Sequence, step: int, position: int, config: PipelineConfig,
                    audio_source: Sequence | None = None) -> dict:
   """The sample at (step, position) of the global batch: deterministic for the config's seed.
@@ -113,47 +147,52 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
   `audio_source` is where the sync regulariser's audio comes from (default: `source`); few-shot
   adaptation samples frames from the target video and this audio from the training set.
   """
-  rng = np.random.default_rng([config.seed, step, position])
   t = config.num_frames
-  clip_index = int(rng.integers(len(source)))
-  clip = source[clip_index]
-  n = int(clip["num_frames"])
-  if n < t:
-    raise ValueError(f"clip {clip['clip_id']!r} has {n} frames, fewer than T={t}")
-  start = int(rng.integers(n - t + 1))
-  window = range(start, start + t)
-  far = [i for i in range(n) if i < start - config.reference_gap or i >= start + t + config.reference_gap]
-  ref_index = int(rng.choice(far)) if far else int(rng.integers(n))
-  mask_key = {"pose": "lip_mask", "rect": "rect_mask"}[config.mask]
   audio_source = source if audio_source is None else audio_source
-  other_index, other_at = int(rng.integers(len(audio_source))), rng.random()
-  middle = start + t // 2
+  clip = {}
+
+  def frames_of(index):
+    clip.update(source[index])
+    n = int(clip["num_frames"])
+    if n < t:
+      raise ValueError(f"clip {clip['clip_id']!r} has {n} frames, fewer than T={t}")
+    return n
+
+  d = draw(step, position, config, len(source), len(audio_source), frames_of)
+  window = range(d.start, d.start + t)
+  mask_key = {"pose": "lip_mask", "rect": "rect_mask"}[config.mask]
   size = config.resolution
   wanted = set(config.fields or ALL_FIELDS)
-  out = {"clip_index": np.int32(clip_index), "start_frame": np.int32(start)}
+  out = {"clip_index": np.int32(d.clip_index), "start_frame": np.int32(d.start)}
   # Every draw above is made whatever is wanted, so a sample is the same in every stage.
   if wanted & {"frames", "masks", "reference"}:
     frames = np.stack([resize_image(decode_jpeg(clip["frames"][i]), size) for i in window])
-    masks = np.stack([resize_mask(m, size) for m in unpack_masks(clip[mask_key][start:start + t])])
-    reference = resize_image(decode_jpeg(clip["frames"][ref_index]), size)
+    masks = np.stack([resize_mask(m, size) for m in unpack_masks(clip[mask_key][d.start:d.start + t])])
+    reference = resize_image(decode_jpeg(clip["frames"][d.ref_index]), size)
     if config.augment:
       frames, masks, reference = augment(frames, masks, reference,
-                                         np.random.default_rng([config.seed, step, position, 1]))
+                                         augment_rng(config, step, position))
     out.update(frames=frames, masks=masks, reference=reference)
   if "mels" in wanted:
     out["mels"] = audio_lib.mel_windows(clip["mel"], window)
   if "sync_mels" in wanted:  # a second clip's record: read only by the stage that uses it
-    other = audio_source[other_index]
-    other_start = int(other_at * (int(other["num_frames"]) - t + 1))
+    other = audio_source[d.other_index]
+    other_start = d.other_start(int(other["num_frames"]), t)
     out["sync_mels"] = audio_lib.mel_windows(other["mel"], range(other_start, other_start + t))
   if "shifted_mels" in wanted:
+    middle = d.start + t // 2
     out["shifted_mels"] = np.stack([audio_lib.mel_window(clip["mel"], middle + k)
-                                    for k in shifts(n, middle, config, step, position)])
+                                    for k in d.shifts])
   if "mouth_shape" in wanted:
-    out["mouth_shape"] = mouth_shapes(clip, start, start + t)
+    out["mouth_shape"] = mouth_shapes(clip, d.start, d.start + t)
   if "mouth_opening" in wanted:
-    out["mouth_opening"] = np.asarray(clip["mouth_opening"][start:start + t], np.float32)
+    out["mouth_opening"] = np.asarray(clip["mouth_opening"][d.start:d.start + t], np.float32)
   return {k: v for k, v in out.items() if k in wanted}
+
+
+def augment_rng(config: PipelineConfig, step: int, position: int) -> np.random.Generator:
+  """The stream of a sample's augmentation draws (apart from the others: fields stay the same)."""
+  return np.random.default_rng([config.seed, step, position, 1])
 
 
 def mouth_shapes(example, start: int, stop: int) -> np.ndarray:
@@ -182,43 +221,74 @@ def shifts(n: int, middle: int, config: PipelineConfig, step: int, position: int
   return out
 
 
-def augment(frames: np.ndarray, masks: np.ndarray, reference: np.ndarray,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """One random appearance and framing change applied alike to a sample's T frames, masks and
-  reference: a horizontal flip (p = 0.5), a scale of 0.93-1.07, a shift of up to 3% and a roll
-  of up to 4 degrees, then per-channel gains of 0.8-1.2, a contrast of 0.8-1.2 and a saturation
-  of 0.6-1.4. The synthetic corpus has few identities: this keeps a model from tying mouths to
-  their colours and framing, and keeps the samples of a clip and its reference consistent."""
-  n = frames.shape[1]
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+  """One sample's appearance and framing change (augment()): the affine map of its pixels
+  (cv2.warpAffine's forward 2x3 matrix, then a flip) and the affine map of its RGB values (3x4)."""
+  matrix: np.ndarray
+  flip: bool
+  colour_map: np.ndarray
+
+
+def augmentation(rng: np.random.Generator, size: int) -> Augmentation:
+  """A horizontal flip (p = 0.5), a scale of 0.93-1.07, a shift of up to 3% and a roll of up to 4
+  degrees, then per-channel gains of 0.8-1.2, a contrast of 0.8-1.2 and a saturation of 0.6-1.4,
+  for frames of size x size."""
   angle, scale = rng.uniform(-4, 4), rng.uniform(0.93, 1.07)
-  shift = rng.uniform(-0.03, 0.03, 2) * n
-  matrix = cv2.getRotationMatrix2D((n / 2, n / 2), angle, scale)
+  shift = rng.uniform(-0.03, 0.03, 2) * size
+  matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
   matrix[:, 2] += shift
-  flip = rng.random() < 0.5
+  flip = bool(rng.random() < 0.5)
   gains = rng.uniform(0.8, 1.2, 3).astype(np.float32)
   contrast, saturation = rng.uniform(0.8, 1.2), rng.uniform(0.6, 1.4)
-
-  def geometry(image, interpolation):
-    out = cv2.warpAffine(image, matrix, (n, n), flags=interpolation, borderMode=cv2.BORDER_REFLECT)
-    out = out.reshape(image.shape)  # warpAffine drops a single channel axis
-    return out[:, ::-1] if flip else out
-
   # Gains, saturation (towards the grey mean) and contrast (about mid-grey) are one affine map
   # of RGB: a single cv2.transform, which saturates to uint8 and releases the GIL, where the same
   # steps in numpy float32 made augmentation 8x the rest of a sample's cost.
   mix = saturation * np.eye(3) + (1 - saturation) / 3 * np.ones((3, 3))
   colour_map = np.concatenate([contrast * mix * gains, np.full((3, 1), 127.5 * (1 - contrast))], 1)
+  return Augmentation(matrix, flip, colour_map)
+
+
+def augment(frames: np.ndarray, masks: np.ndarray, reference: np.ndarray,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """One random appearance and framing change (augmentation()) applied alike to a sample's T
+  frames, masks and reference. The synthetic corpus has few identities: this keeps a model from
+  tying mouths to their colours and framing, and keeps the samples of a clip and its reference
+  consistent."""
+  n = frames.shape[1]
+  a = augmentation(rng, n)
+
+  def geometry(image, interpolation):
+    out = cv2.warpAffine(image, a.matrix, (n, n), flags=interpolation,
+                         borderMode=cv2.BORDER_REFLECT)
+    out = out.reshape(image.shape)  # warpAffine drops a single channel axis
+    return out[:, ::-1] if a.flip else out
 
   def colour(image):
-    return cv2.transform(np.ascontiguousarray(image), colour_map)
+    return cv2.transform(np.ascontiguousarray(image), a.colour_map)
 
   frames = np.stack([colour(geometry(f, cv2.INTER_LINEAR)) for f in frames])
   masks = np.stack([geometry(m, cv2.INTER_NEAREST) for m in masks])
   return frames, masks, colour(geometry(reference, cv2.INTER_LINEAR))
 
 
+# A worker process's sources and config (set once by _start_worker, used by _worker_sample).
+_WORKER = {}
+
+
+def _start_worker(source, audio_source, config):
+  _WORKER.update(source=source, audio_source=audio_source, config=config)
+
+
+def _worker_sample(step, position):
+  return sample_example(_WORKER["source"], step, position, _WORKER["config"],
+                        _WORKER["audio_source"])
+
+
 class TrainIterator:
-  """Yields this host's share of each global batch, step after step, prefetching in threads."""
+  """Yields this host's share of each global batch, step after step, prefetching in threads or,
+  with config.num_workers, in worker processes (the host's cores used past Python's GIL: for data
+  that does not fit on the accelerator, resident_input otherwise)."""
 
   def __init__(self, source: Sequence, global_batch_size: int, config: PipelineConfig = PipelineConfig(),
                process_index: int = 0, process_count: int = 1, start_step: int = 0,
@@ -236,21 +306,30 @@ class TrainIterator:
     self.local_batch_size = global_batch_size // process_count
     self.first_position = process_index * self.local_batch_size
     self.step = start_step
-    self._pool = concurrent.futures.ThreadPoolExecutor(config.num_threads)
+    if config.num_workers:
+      # spawn, not fork: the parent runs JAX's threads. Each worker gets the sources pickled
+      # (a TFDS data source is its file list; a pack reopens from its path).
+      self._pool = concurrent.futures.ProcessPoolExecutor(
+          config.num_workers, mp_context=multiprocessing.get_context("spawn"),
+          initializer=_start_worker, initargs=(source, audio_source, config))
+      self._make = _worker_sample
+    else:
+      self._pool = concurrent.futures.ThreadPoolExecutor(config.num_threads)
+      self._make = self._sample
     self._pending = {}  # step -> futures of its samples
+
+  def _sample(self, step, position):
+    return sample_example(self.source, step, position, self.config, self.audio_source)
 
   def _submit(self, step):
     if step not in self._pending:
-      self._pending[step] = [
-          self._pool.submit(sample_example, self.source, step, self.first_position + i, self.config,
-                            self.audio_source)
-          for i in range(self.local_batch_size)]
+      self._pending[step] = [self._pool.submit(self._make, step, self.first_position + i)
+                             for i in range(self.local_batch_size)]
 
   def batch(self, step: int) -> dict:
     """The batch at `step` (computed now, not prefetched): for evaluation and tests."""
-    samples = [sample_example(self.source, step, self.first_position + i, self.config,
-                              self.audio_source) for i in range(self.local_batch_size)]
-    return _stack(samples)
+    return _stack([self._sample(step, self.first_position + i)
+                   for i in range(self.local_batch_size)])
 
   def __iter__(self):
     return self
@@ -306,6 +385,10 @@ class PackedSource(Sequence):
       if want and have and want != have:
         raise FileNotFoundError(f"{path}: a pack of {key} {have!r}, not {want!r}")
     self.resolution = int(self.arrays["resolution"])
+    self._args = (path, dataset, split)
+
+  def __reduce__(self):  # a worker process reopens the pack instead of receiving its arrays
+    return PackedSource, self._args
 
   def __len__(self):
     return len(self.arrays["num_frames"])

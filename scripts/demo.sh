@@ -9,12 +9,9 @@
 # trains it; here adaptation runs without R_sync (lambda_reg=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-export GLOG_minloglevel=2 TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
-PY=.venv/bin/python
+source scripts/jobs_env.sh
 DIR=${DEMO_DIR:-runs/demo}
 CLIPS=${DEMO_CLIPS:-60}
-WORKERS=$(nproc)
 quiet() {  # MediaPipe's and TFLite's start-up chatter, and absl's log prefix, off the terminal
   "$@" 2> >(grep -v -E '^(W0000|I0000|INFO: Created|WARNING: All log)' >&2)
 }

@@ -14,11 +14,8 @@
 #      adaptation clip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-export GLOG_minloglevel=2 TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
-PY=.venv/bin/python
+source scripts/jobs_env.sh
 DIR=${PROOF_DIR:-runs/proof}
-WORKERS=$(nproc)
 
 for corpus in "train 200 1" "unseen 24 2"; do
   read -r name clips seed <<<"$corpus"

@@ -95,39 +95,36 @@ def tfds_dir(prepared_dir, tmp_path_factory):
   return out
 
 
+def _train_one_device(config, workdir):
+  """Trains config's stage on one device: (config, initial state, state, result, workdir)."""
+  import jax
+  from lipsync_jax.training import loop, stages
+  trainer = stages.make_trainer(config)
+  mesh = loop.make_mesh(jax.devices()[:1])
+  initial = jax.device_get(trainer.init_state(jax.random.key(config.seed)))
+  result = loop.run(trainer, config, workdir, mesh)
+  return config, initial, jax.device_get(result.state), result, workdir
+
+
 @pytest.fixture(scope="session")
 def prior_run(tfds_dir, tmp_path_factory):
   """Two steps of the tiny decoder prior: (config, initial state, state, result, workdir)."""
-  import jax
   from configs import prior
-  from lipsync_jax.training import loop, stages
   c = prior.get_config("tiny")
   c.update(data_dir=tfds_dir, log_every=1, image_every=10**9, num_steps=2, checkpoint_every=2,
            batch_size=4)
-  trainer = stages.make_trainer(c)
-  mesh = loop.make_mesh(jax.devices()[:1])
-  initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
-  workdir = str(tmp_path_factory.mktemp("prior"))
-  result = loop.run(trainer, c, workdir, mesh)
-  return c, initial, jax.device_get(result.state), result, workdir
+  return _train_one_device(c, str(tmp_path_factory.mktemp("prior")))
 
 
 @pytest.fixture(scope="session")
 def lipsync_run(tfds_dir, prior_run, tmp_path_factory):
   """One step of the tiny lip-sync stage on the tiny decoder prior, every loss on (the SyncNet
   untrained): (config, initial state, state, result, workdir)."""
-  import jax
   from configs import lipsync
-  from lipsync_jax.training import loop, stages
   c = lipsync.get_config("tiny")
   c.update(data_dir=tfds_dir, log_every=1, image_every=10**9, num_steps=1, checkpoint_every=1,
            batch_size=2, pretrained_prior=prior_run[-1], lambda_latent=1.0, lambda_sync=0.1,
            lambda_l1=1.0, lambda_mask_l1=1.0, lambda_opening=1.0, lambda_mouth_lpips=1.0,
            lambda_lpips=1.0, min_syncnet_accuracy=0.0,
            trained_labels="samf,face_encoder,reference_encoder,audio_encoder,mals")
-  trainer = stages.make_trainer(c)
-  mesh = loop.make_mesh(jax.devices()[:1])
-  initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
-  workdir = str(tmp_path_factory.mktemp("lipsync"))
-  result = loop.run(trainer, c, workdir, mesh)
-  return c, initial, jax.device_get(result.state), result, workdir
+  return _train_one_device(c, str(tmp_path_factory.mktemp("lipsync")))

@@ -146,3 +146,59 @@ def test_augment_flips_frames_and_masks_alike():
     assert (bright & covered).sum() >= 0.7 * covered.sum()  # masks follow the frames
     np.testing.assert_array_equal(r, f[0])  # the reference gets the same transform
   del rng
+
+
+def _resident_batches(source, config, steps, audio_source=None, batch_size=3):
+  """The device-resident input's batches (one CPU device) beside the host pipeline's."""
+  import jax
+  from lipsync_jax import resident_input
+  from lipsync_jax.training import loop
+  mesh = loop.make_mesh(jax.devices()[:1])
+  resident = resident_input.ResidentIterator(source, batch_size, config, audio_source=audio_source)
+  host = input_pipeline.TrainIterator(source, batch_size, config, audio_source=audio_source)
+  out = []
+  for step in steps:
+    resident.set_state({"step": step})
+    indices = loop.global_batch(next(resident), mesh)
+    out.append((jax.device_get(resident.gather(indices, mesh)), host.batch(step)))
+  host.close()
+  return out
+
+
+def test_device_resident_input_gives_the_host_pipelines_batches(source, tfds_dir):
+  """The same samples (draws, frames, masks, mel windows at the clip's edges and past them, the
+  sync regulariser's audio from another split, mouth measures), exactly, at any step: so the
+  same training and exact resume."""
+  config = input_pipeline.PipelineConfig(resolution=64, num_threads=2)
+  audio_source = input_pipeline.open_split("synthetic_talking_faces", tfds_dir, "test")
+  for resident, host in _resident_batches(source, config, (0, 7, 123), audio_source):
+    assert set(resident) == set(host) == set(input_pipeline.ALL_FIELDS)
+    for k in host:
+      assert resident[k].dtype == host[k].dtype, k
+      np.testing.assert_array_equal(resident[k], host[k], err_msg=k)
+
+
+def test_device_resident_augmentation_matches_the_hosts(source):
+  """The same draws applied on the device: frames within a grey level or two of OpenCV's
+  fixed-point resampling, masks nearly the same pixels, everything else equal."""
+  config = input_pipeline.PipelineConfig(resolution=64, num_threads=2, augment=True,
+                                         fields=("frames", "masks", "reference", "mels"))
+  for resident, host in _resident_batches(source, config, (3, 11)):
+    np.testing.assert_array_equal(resident["mels"], host["mels"])
+    for k in ("frames", "reference"):
+      diff = np.abs(resident[k].astype(int) - host[k].astype(int))
+      assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 3, (k, diff.mean())
+    assert (resident["masks"] != host["masks"]).mean() < 0.01
+
+
+def test_worker_processes_give_the_threads_batches(source):
+  config = input_pipeline.PipelineConfig(resolution=64, augment=True, num_workers=2,
+                                         fields=("frames", "masks", "mels", "sync_mels"))
+  it = input_pipeline.TrainIterator(source, 3, config, start_step=4)
+  try:
+    for step in (4, 5):
+      batch = next(it)
+      for k, v in it.batch(step).items():
+        np.testing.assert_array_equal(batch[k], v, err_msg=k)
+  finally:
+    it.close()

@@ -33,11 +33,16 @@ def _leaves_equal(a, b):
   return all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
 
 
-def test_syncnet_one_and_eight_devices_agree(tfds_dir, tmp_path):
+def test_syncnet_one_and_eight_devices_and_device_resident_input_agree(tfds_dir, tmp_path):
   c = _config(syncnet, tfds_dir, num_steps=2, checkpoint_every=2, batch_size=8)
   one = loop.run(stages.make_trainer(c), c, str(tmp_path / "one"), loop.make_mesh(jax.devices()[:1]))
   eight = loop.run(stages.make_trainer(c), c, str(tmp_path / "eight"), loop.make_mesh())
   assert np.isfinite(one.metrics["loss"]) and one.metrics["opening_l1"] > 0
+  # The split held on the 8 devices, each gathering its rows: the same batches, the same run.
+  c.device_input = True
+  resident = loop.run(stages.make_trainer(c), c, str(tmp_path / "resident"), loop.make_mesh())
+  assert resident.metrics["loss"] == eight.metrics["loss"]
+  assert _leaves_equal(resident.state["params"], eight.state["params"])
   # The step-2 loss is computed with the parameters after one update on each side.
   np.testing.assert_allclose(one.metrics["loss"], eight.metrics["loss"], rtol=1e-4)
   # Adam moves each parameter by at most ~lr per step, whatever the gradient's size, so where a

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from lipsync_jax import input_pipeline, resident_input
 from lipsync_jax.models import labels as labels_lib
 from lipsync_jax.training import loop
 
@@ -16,6 +17,16 @@ def to_float(images):
 
 def to_uint8(images):
   return jnp.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(jnp.uint8)
+
+
+def make_iterator(config, source, pipeline_config, process_index, process_count, start_step,
+                  audio_source=None):
+  """A stage's training input: the host pipeline, or with config.device_input the split held on
+  the devices and each batch gathered there (resident_input); the same samples either way."""
+  kind = (resident_input.ResidentIterator if config.get("device_input", False)
+          else input_pipeline.TrainIterator)
+  return kind(source, config.batch_size, pipeline_config, process_index, process_count,
+              start_step, audio_source)
 
 
 def partitioned(trainable: dict[str, optax.GradientTransformation] | optax.GradientTransformation,

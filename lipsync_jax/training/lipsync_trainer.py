@@ -149,8 +149,8 @@ class LipSyncTrainer(common.DecoderSteps):
 
   def make_iterator(self, start_step, process_index, process_count):
     cfg = input_pipeline.pipeline_config(self.config, fields=self.fields())
-    return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
-                                        process_count, start_step, self.audio_source)
+    return common.make_iterator(self.config, self.source, cfg, process_index, process_count,
+                              start_step, self.audio_source)
 
   def fields(self):
     """The batch entries this stage reads (the pipeline makes no others)."""

@@ -4,6 +4,7 @@ A trainer provides:
   init_state(rng) -> state             a pytree of arrays (host or device)
   setup(mesh, state_shardings)         called once before training: jit its steps with them
   make_iterator(start_step, process_index, process_count) -> iterator of host batches
+                                       (common.make_iterator: the host or device-resident input)
   train_step(state, batch, step) -> (state, metrics)    its own jitted pieces, global-view
   summaries(state, batch) -> {name: images}             optional, uint8 NHWC
 
@@ -183,6 +184,8 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
   try:
     while step < config.num_steps:
       batch = global_batch(next(iterator), mesh)
+      if hasattr(iterator, "gather"):  # device-resident input: the batch built from its indices
+        batch = iterator.gather(batch, mesh)
       state, step_metrics = trainer.train_step(state, batch, step)
       pending.append((step, step_metrics))
       step += 1

@@ -62,8 +62,8 @@ class PriorTrainer(common.DecoderSteps):
   def make_iterator(self, start_step, process_index, process_count):
     cfg = input_pipeline.pipeline_config(self.config,
                                          fields=("frames", "masks", "reference", "mouth_shape"))
-    return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
-                                        process_count, start_step)
+    return common.make_iterator(self.config, self.source, cfg, process_index, process_count,
+                              start_step)
 
   def reconstruct(self, params, consts, batch, rng=None):
     """Frames drawn from the teacher codes of `batch` (noise from `rng`, or const), the mouth

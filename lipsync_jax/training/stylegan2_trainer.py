@@ -43,8 +43,8 @@ class StyleGAN2Trainer:
 
   def make_iterator(self, start_step, process_index, process_count):
     cfg = input_pipeline.pipeline_config(self.config, num_frames=1, fields=("frames",))
-    return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
-                                        process_count, start_step)
+    return common.make_iterator(self.config, self.source, cfg, process_index, process_count,
+                              start_step)
 
   def _generate(self, g_params, state, z, rng, mix_rng, update_w_avg):
     variables = {"params": g_params, "w_avg": state["w_avg"], "noise_const": state["noise_const"]}

@@ -38,8 +38,8 @@ class SyncNetTrainer:
     cfg = input_pipeline.pipeline_config(
         self.config, fields=("frames", "mels", "shifted_mels", "mouth_opening"),
         num_shifts=self.config.get("num_shifts", 4))
-    return input_pipeline.TrainIterator(self.source, self.config.batch_size, cfg, process_index,
-                                        process_count, start_step)
+    return common.make_iterator(self.config, self.source, cfg, process_index, process_count,
+                              start_step)
 
   def loss(self, params, batch):
     frames = common.to_float(batch["frames"])
