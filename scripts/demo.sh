@@ -32,12 +32,14 @@ echo "== 3/7 decoder prior (autoencoding) -> $DIR/prior"
 echo "== 4/7 lip-sync (latent teacher) -> $DIR/lipsync"
 "${TRAIN[@]}" --config configs/lipsync.py:proof128 --workdir "$DIR/lipsync" "${COMMON[@]}" \
     --config.num_steps="${DEMO_LIPSYNC_STEPS:-300}" --config.pretrained_prior="$DIR/prior"
-# The held-out person's first clip is the target of adaptation and the video to lip-sync; the
-# second held-out clip (another held-out voice) drives it.
+# The held-out person's first 4 clips (about 30 s) are the target of adaptation, the first of them
+# the video to lip-sync; the fifth held-out clip (another held-out voice) drives it; evaluation
+# reads the rest.
+CLIPS_OF_TARGET=$(ls "$DIR"/prepared/clips/test_*__000.npz | head -4)
+TARGET=$(echo "$CLIPS_OF_TARGET" | paste -sd, -)
 VIDEO=$(ls "$DIR"/synthetic/clips/test_*.mp4 | head -1)
-SPEECH=$(ls "$DIR"/synthetic/clips/test_*.mp4 | sed -n 2p)
-TARGET="$DIR/prepared/clips/$(basename "$VIDEO" .mp4)__000.npz"
-echo "== 5/7 few-shot adaptation to $(basename "$VIDEO") -> $DIR/adapted"
+SPEECH=$(ls "$DIR"/synthetic/clips/test_*.mp4 | sed -n 5p)
+echo "== 5/7 few-shot adaptation to 4 clips of the held-out person -> $DIR/adapted"
 "${TRAIN[@]}" --config configs/adaptation.py:proof128 --workdir "$DIR/adapted" "${COMMON[@]}" \
     --config.num_steps="${DEMO_ADAPT_STEPS:-100}" --config.target="$TARGET" \
     --config.pretrained_lipsync="$DIR/lipsync" --config.lambda_reg=0
@@ -50,5 +52,5 @@ quiet $PY -m lipsync_jax.export --checkpoint "$DIR/adapted" --output "$DIR/adapt
 quiet $PY -m lipsync_jax.watermark detect "$DIR/lipsynced_exported.mp4" | grep -E '"(score|watermarked)"'
 echo "== 7/7 evaluation of the adapted model on the held-out person's other clips -> $DIR/eval"
 quiet $PY -m lipsync_jax.evaluate --checkpoint "$DIR/adapted" --data_dir "$DIR/tfds" --split test --num_clips 6 --output_dir "$DIR/eval" --quiet \
-    --exclude "$(basename "$TARGET" .npz)"
+    --exclude "$(for f in $CLIPS_OF_TARGET; do basename "$f" .npz; done | paste -sd, -)"
 echo "demo done: $DIR (videos: $DIR/lipsynced_*.mp4, metrics: $DIR/eval/report.md, mouths: $DIR/eval/mouths.png)"

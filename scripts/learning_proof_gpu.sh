@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The recipe of scripts/learning_proof.sh on one accelerator in about 8 minutes: the SyncNet, the
-# decoder prior, lip-sync by the latent teacher and adaptation to one held-out clip, each stopped by
+# decoder prior, lip-sync by the latent teacher and adaptation to the held-out person, each stopped by
 # time with SIGTERM (the loop checkpoints on it; the cosine schedules are sized to the steps the
 # phase reaches), then the weights exported as .npz files (lipsync_jax.weights) that `python -m
 # lipsync_jax.weights import` turns back into runs for `evaluate` and `infer`. It reads packs of
@@ -10,7 +10,8 @@
 #
 #   bash scripts/learning_proof_gpu.sh TRAIN_PACK.npz TARGET.npz OUT_DIR \
 #       [SYNCNET_S PRIOR_S LIPSYNC_S ADAPT_S]
-# TARGET.npz is a prepared segment of the held-out person (data_prep.prepare's clips/*.npz). A pack
+# TARGET.npz: prepared segments of the held-out person (data_prep.prepare's clips/*.npz; globs,
+# comma-separated: a minute of them, as scripts/learning_proof.sh adapts on). A pack
 # holds one split, so adaptation's R_sync there skips the SyncNet's held-out check
 # (min_syncnet_accuracy=0): check the SyncNet afterwards with evaluate.
 # PROOF_GPU_ARGS adds --config flags to every phase (e.g. "--config.batch_size=2" for a dry run).

@@ -18,7 +18,8 @@ def make_trainer(config):
   if config.stage == "lipsync":
     return lipsync_trainer.LipSyncTrainer(config, source)
   if config.stage == "adaptation":
-    paths = sorted(glob.glob(config.target))
+    paths = sorted({p for pattern in config.target.split(",") if pattern.strip()
+                    for p in glob.glob(pattern.strip())})
     if not paths:
       raise ValueError(f"config.target {config.target!r} matches no prepared segments (.npz)")
     target = input_pipeline.SegmentSource(paths)
