@@ -41,7 +41,8 @@ class ResidentSplit:
 
   def __init__(self, source, config: ip.PipelineConfig, audio_source=None):
     self.config = config
-    wanted = set(config.fields or ip.ALL_FIELDS)
+    self.wanted = wanted = set(config.fields or ip.ALL_FIELDS)
+    self.num_audio_clips = len(source if audio_source is None else audio_source)
     t, margin = config.num_frames, _mel_margin(config)
     mask_key = {"pose": "lip_mask", "rect": "rect_mask"}[config.mask]
     images = bool(wanted & {"frames", "masks", "reference"})
@@ -106,11 +107,10 @@ class ResidentSplit:
     """The sample at (step, position) as indices (and augmentation) into the arrays."""
     cfg = self.config
     t = cfg.num_frames
-    d = ip.draw(step, position, cfg, len(self.num_frames), len(self.audio_frames),
+    d = ip.draw(step, position, cfg, len(self.num_frames), self.num_audio_clips,
                 lambda i: int(self.num_frames[i]))
     first = self.frame_start[d.clip_index]
     window = d.start + np.arange(t)
-    other_start = d.other_start(int(self.audio_frames[d.other_index]), t)
     # audio_lib.mel_window_start of each frame, from the clip's mel frame 0
     row = lambda origin, frames: origin + _MEL * (frames - audio_lib.WINDOW_VIDEO_FRAMES // 2)  # noqa: E731
     out = {
@@ -118,11 +118,13 @@ class ResidentSplit:
         "frame_index": (first + window).astype(np.int32),
         "reference_index": np.int32(first + d.ref_index),
         "mel_row": row(self.mel_origin[d.clip_index], window).astype(np.int32),
-        "sync_mel_row": row(self.audio_origin[d.other_index],
-                            other_start + np.arange(t)).astype(np.int32),
         "shifted_mel_row": row(self.mel_origin[d.clip_index],
                                d.start + t // 2 + np.array(d.shifts, int)).astype(np.int32),
     }
+    if "sync_mels" in self.wanted:
+      other_start = d.other_start(int(self.audio_frames[d.other_index]), t)
+      out["sync_mel_row"] = row(self.audio_origin[d.other_index],
+                                other_start + np.arange(t)).astype(np.int32)
     if cfg.augment:
       a = ip.augmentation(ip.augment_rng(cfg, step, position), cfg.resolution)
       out.update(inverse_warp=_invert_affine(a.matrix), flip=np.int32(a.flip),

@@ -248,13 +248,16 @@ def test_sync_loss_refuses_a_syncnet_at_chance(lipsync_run, tfds_dir, tmp_path):
 def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path, image_codes,
                                             dtype, monkeypatch):
   c0, _, _, _, workdir = lipsync_run
-  target = sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[:1]
+  # Two globs, comma-separated: the target's clips are all the files they match.
+  target = [sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[0],
+            os.path.join(prepared_dir, "clips", "train_0000[12]__*.npz")]
   # Without the VGG16 LPIPS term (lipsync_run covers it), which is most of this step's compile time.
-  c = _config(adaptation, c0.data_dir, num_steps=1, checkpoint_every=1, target=target[0],
+  c = _config(adaptation, c0.data_dir, num_steps=1, checkpoint_every=1, target=",".join(target),
               lambda_mouth_lpips=0.0, min_syncnet_accuracy=0.0, pretrained_lipsync=workdir,
               image_codes=image_codes, dtype=dtype)
   convs = _conv_dtypes(monkeypatch)
   trainer = stages.make_trainer(c)
+  assert len(trainer.source) == 1 + len(glob.glob(target[1])) == 3
   initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
   result = loop.run(trainer, c, str(tmp_path / "adapt"), loop.make_mesh(jax.devices()[:1]))
   after = jax.device_get(result.state)["params"]
