@@ -56,7 +56,7 @@ def measure(config, steps):
   state = trainer.init_state(jax.random.key(config.seed))
   shardings = jax.tree_util.tree_map(lambda _: loop.replicated(mesh), state)
   trainer.setup(mesh, shardings)
-  state = jax.device_put(state, shardings)
+  state = loop.place_state(state, shardings)
   it = trainer.make_iterator(0, 0, 1)
   batch = next_batch(it, mesh)
   if hasattr(it, "close"):

@@ -36,7 +36,6 @@ def get_config(variant="proof128"):
   c.device_input = variant == "gpu128"
   if variant == "vox256":
     c.data_workers = 16
-  if variant == "vox256":
     c.dataset = "voxceleb2"
     c.data_dir = "gs://YOUR_BUCKET/tfds"
     c.learning_rate = 1e-3

@@ -340,6 +340,9 @@ def _worker_init(parent_pid: int):
   """The pool's initializer: fileio's signal handling, and on Linux the worker ends when the run
   does. Else, after a kill -9 of the run, a worker finishes its video beside the rerun redoing it."""
   fileio.pool_worker_signals()
+  # MediaPipe's threads log on fd 2 at any time (a feedback-manager line mid-progress-bar);
+  # the worker's Python stderr keeps the terminal (unless --verbose: then all of it does).
+  face_mesh.native_stderr_to_null()
   if sys.platform.startswith("linux"):
     import ctypes
     ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG: SIGTERM when the run dies

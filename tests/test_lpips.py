@@ -75,3 +75,21 @@ def test_gradient_runs_vgg_backward_over_the_generated_images_only():
                    params, x)
   grad = _flops(lambda p, x, y: jax.grad(lambda x: lpips.lpips(p, x, y).sum())(x), params, x, y)
   assert 2.9 < grad / forward < 3.2, grad / forward
+
+
+@pytest.mark.parametrize("size", [1, 2, 4, 8, 9])
+def test_small_maps_convolve_as_matmuls_like_xla(size):
+  """conv3x3 (patches times the kernel up to 8x8, XLA's convolution above) equals XLA's
+  convolution, values and input gradients."""
+  rng = np.random.default_rng(size)
+  x = jnp.asarray(rng.normal(size=(3, size, size, 16)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(3, 3, 16, 8)) / 12, jnp.float32)
+
+  def xla(x):
+    return jax.lax.conv_general_dilated(x, w, (1, 1), [(1, 1), (1, 1)],
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  np.testing.assert_allclose(lpips.conv3x3(x, w), xla(x), atol=1e-5)
+  cotangent = jnp.asarray(rng.normal(size=(3, size, size, 8)), jnp.float32)
+  grad = lambda f: jax.grad(lambda x: jnp.sum(f(x) * cotangent))(x)  # noqa: E731
+  np.testing.assert_allclose(grad(lambda x: lpips.conv3x3(x, w)), grad(xla), atol=1e-5)

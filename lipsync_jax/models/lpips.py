@@ -75,6 +75,26 @@ def load_params(path: str | None = None) -> dict:
     return {k: jnp.asarray(z[k]) for k in z.files}
 
 
+# Feature maps of at most this many pixels (8x8) are convolved as one matrix product over their
+# 3x3 patches. XLA's CPU convolution ran VGG's 512-channel layers on 4x4, 2x2 and 1x1 maps (the
+# half- and quarter-scale terms of multi-scale LPIPS) so slowly that LPIPS of 10 frames at 16x16
+# took longer than at 64x64 (529 ms forward and backward for 2.9 GFLOP); as matmuls the three
+# scales of 10 64x64 frames take 362 ms instead of 1455 (docs/design.md).
+SMALL_MAP = 64
+
+
+def conv3x3(x, w):
+  """3x3 'same' convolution of NHWC x with an HWIO kernel."""
+  n, h, width, c = x.shape
+  if h * width > SMALL_MAP:
+    return lax.conv_general_dilated(x, w, (1, 1), [(1, 1), (1, 1)],
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  patches = jnp.concatenate([padded[:, i:i + h, j:j + width] for i in range(3) for j in range(3)],
+                            axis=-1)  # (N, H, W, 9C), ordered like the kernel's (kh, kw, c)
+  return patches @ w.reshape(9 * c, w.shape[-1])
+
+
 def _vgg_features(params, x):
   feats, conv = [], 0
   for i, v in enumerate(_VGG):
@@ -82,9 +102,7 @@ def _vgg_features(params, x):
       x = lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
       continue
     w, b = params[f"VGG16_0/Conv_{conv}/kernel"], params[f"VGG16_0/Conv_{conv}/bias"]
-    x = lax.conv_general_dilated(x, w.astype(x.dtype), (1, 1), [(1, 1), (1, 1)],
-                                 dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
-    x = jax.nn.relu(x)
+    x = jax.nn.relu(conv3x3(x, w.astype(x.dtype)) + b)
     conv += 1
     if i in _TAPS:
       feats.append(x)

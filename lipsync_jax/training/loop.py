@@ -65,6 +65,14 @@ def global_batch(local_batch: dict, mesh) -> dict:
           for k, v in local_batch.items()}
 
 
+def place_state(state, shardings):
+  """A fresh state on the devices, through host copies, which carry no weak types: a weakly typed
+  leaf from init (a bias from jnp.full with a Python float) made the first steps compile two or
+  three times (20 s each at 64x64), and once more in a resumed run, whose restored leaves are not
+  weak."""
+  return jax.device_put(jax.device_get(state), shardings)
+
+
 def abstract_like(state, shardings):
   return jax.tree_util.tree_map(
       lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
@@ -154,10 +162,7 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
     if checkpoints.latest_step() is not None:
       raise ckpt.CheckpointError(f"{checkpoints.directory}: no checkpoint restores (each is "
                                  "reported above); move the folder away to start afresh")
-    # Through host copies, which carry no weak types: a weakly typed leaf from init (a bias from
-    # jnp.full with a Python float) made each step compile twice at the start, and a third time
-    # in a resumed run, whose restored leaves are not weak.
-    state = jax.device_put(jax.device_get(state), shardings)
+    state = place_state(state, shardings)
   iterator = trainer.make_iterator(start, jax.process_index(), jax.process_count())
   preemption = _Preemption()
   metrics, pending = {}, []
