@@ -17,6 +17,7 @@ with the host pipeline.
 import concurrent.futures
 import functools
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -127,16 +128,10 @@ class ResidentSplit:
                                 other_start + np.arange(t)).astype(np.int32)
     if cfg.augment:
       a = ip.augmentation(ip.augment_rng(cfg, step, position), cfg.resolution)
-      out.update(inverse_warp=_invert_affine(a.matrix), flip=np.int32(a.flip),
+      out.update(inverse_warp=cv2.invertAffineTransform(a.matrix).astype(np.float32),
+                 flip=np.int32(a.flip),
                  colour_map=a.colour_map.astype(np.float32))
     return out
-
-
-def _invert_affine(matrix):
-  """The 2x3 map from output pixels to input pixels of cv2.warpAffine's forward `matrix`."""
-  a, b = matrix[:, :2], matrix[:, 2]
-  inv = np.linalg.inv(a)
-  return np.concatenate([inv, -(inv @ b)[:, None]], 1).astype(np.float32)
 
 
 def _reflect(i, n):
