@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The measurement behind the README's results (issue: "It lip-syncs"), from nothing, on 2 CPU
-# cores in about 2.5 hours; every stage resumes where it stopped when rerun. Outputs under
+# cores in about 3 hours (the SyncNet's 6000 steps about 40 minutes of it, the prior 60); every
+# stage resumes where it stopped when rerun. Outputs under
 # ${PROOF_DIR:-runs/proof}.
 #   1. corpora: 200 training clips (seed 1: 57 training looks, data_prep.identities; one held-out
 #      person, Joe Biden, with two held-out voices) and 24 clips of new sentences (seed 2);

@@ -3,6 +3,7 @@
 import glob
 import importlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from configs import adaptation, stylegan2, syncnet
-from lipsync_jax import checkpoints
+from lipsync_jax import checkpoints, syncnet_check
 from lipsync_jax.training import common, loop, stages
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -232,13 +233,19 @@ def test_a_frozen_decoder_needs_a_pretrained_one(tfds_dir):
     stages.make_trainer(c).init_state(jax.random.key(0))
 
 
-def test_sync_loss_refuses_a_syncnet_at_chance(lipsync_run, tfds_dir, tmp_path):
+def test_sync_loss_refuses_a_syncnet_at_chance(lipsync_run, tfds_dir, tmp_path, capsys):
   c = _config(syncnet, tfds_dir, num_steps=1, checkpoint_every=1, batch_size=4)
   loop.run(stages.make_trainer(c), c, str(tmp_path / "sync"), loop.make_mesh(jax.devices()[:1]))
   lip = lipsync_run[0].copy_and_resolve_references()
   lip.update(pretrained_syncnet=str(tmp_path / "sync"), min_syncnet_accuracy=0.9)
-  with pytest.raises(ValueError, match="held-out windows.*below config.min_syncnet_accuracy"):
+  with pytest.raises(ValueError, match="held-out windows.*below config.min_syncnet_accuracy") as e:
     stages.make_trainer(lip).init_state(jax.random.key(0))
+  # The same check as a command reads the same figure.
+  refused_at = re.search(r"in ([0-9.]+)% of held-out windows", str(e.value)).group(1)
+  assert syncnet_check.main(["--syncnet", str(tmp_path / "sync"), "--data_dir", tfds_dir]) == 0
+  assert f"in {refused_at}% of the 5-frame windows" in capsys.readouterr().out
+  assert syncnet_check.main(["--syncnet", lipsync_run[4], "--data_dir", tfds_dir]) == 2
+  assert "a 'lipsync' run, where a syncnet run is needed" in capsys.readouterr().err
   lip.update(pretrained_syncnet="", min_syncnet_accuracy=0.75)
   with pytest.raises(ValueError, match="need a trained SyncNet"):
     stages.make_trainer(lip).init_state(jax.random.key(0))
