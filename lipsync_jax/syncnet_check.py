@@ -9,8 +9,6 @@ SyncNet (config.min_syncnet_accuracy), as a command. 0.5 is chance.
 import argparse
 import sys
 
-import jax.numpy as jnp
-
 from lipsync_jax import checkpoints, input_pipeline
 from lipsync_jax.models import syncnet
 from lipsync_jax.training import syncnet_trainer
@@ -19,13 +17,11 @@ from lipsync_jax.training import syncnet_trainer
 def check(workdir: str, data_dir: str, split: str, num_clips: int,
           dataset: str = "synthetic_talking_faces") -> dict:
   """The SyncNet run's held-out window accuracy on the first `num_clips` clips of `split`."""
-  config = checkpoints.read_config(workdir, stages=("syncnet",))
-  net = syncnet.SyncNet(config["syncnet"]["embed_dim"], config["syncnet"]["width"],
-                        jnp.dtype(config.get("dtype", "float32")))
-  params = checkpoints.load_tree(workdir)["params"]
+  run = checkpoints.read_run(workdir, ("syncnet",))
+  net = syncnet.SyncNet(run.config["syncnet"]["embed_dim"], run.config["syncnet"]["width"])
   source = input_pipeline.open_source(dataset, data_dir, split)
-  accuracy = syncnet_trainer.held_out_accuracy(net, params, source, config["model"]["resolution"],
-                                               num_clips)
+  accuracy = syncnet_trainer.held_out_accuracy(net, run.tree["params"], source,
+                                               run.config["model"]["resolution"], num_clips)
   return {"accuracy": accuracy, "clips": min(num_clips, len(source))}
 
 
