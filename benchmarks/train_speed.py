@@ -8,6 +8,8 @@ Prints, after compilation (all devices, the config's global batch):
     matmul and XLA's 3x3 convolution on 64x64x512, float32);
   - the step: seconds, samples/s, GFLOP per step from XLA's cost analysis (every jitted piece of a
     step: StyleGAN2's D, G and lazy R1 steps), achieved GFLOP/s and the fraction of that peak;
+  - with --xla_strided_baseline, the step again with XLA's own input gradient of the strided
+    convolutions (encoders, SyncNet) and the per-phase form's speed-up over it;
   - with --terms, each loss term's share of the step: the step timed again with that term's weight
     at 0 (and its FLOPs), the share being what the term adds;
   - the stage's input alone (its fields only; the config's threads, worker processes
@@ -29,11 +31,15 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from benchmarks.model_speed import measure_peak  # noqa: E402
+from lipsync_jax.models import ops  # noqa: E402
 from lipsync_jax.training import loop, stages  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A training config.", lock_config=False)
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after two warm-up steps).")
 _TERMS = flags.DEFINE_bool("terms", False, "Time the step again without each loss term.")
+_XLA_STRIDED = flags.DEFINE_bool(
+    "xla_strided_baseline", False, "Also time the step with XLA's own input gradient of strided "
+    "convolutions (ops.PHASED_STRIDED_GRADIENT off), the baseline of the per-phase one.")
 _DTYPE = flags.DEFINE_string("dtype", "", "Compute dtype (config.dtype), e.g. bfloat16.")
 flags.mark_flags_as_required(["config"])
 
@@ -126,6 +132,13 @@ def main(argv):
   print(f"{config.stage} (batch {batch}, {config.model.resolution}x{config.model.resolution}): "
         f"{seconds:.3f} s/step, {batch / seconds:.1f} samples/s, {gflop:.1f} GFLOP/step, "
         f"{gflop / seconds:.1f} GFLOP/s = {100 * gflop / seconds / peak:.0f}% of peak")
+  if _XLA_STRIDED.value:
+    ops.PHASED_STRIDED_GRADIENT = False
+    s, g, _ = measure(config, _STEPS.value)
+    ops.PHASED_STRIDED_GRADIENT = True
+    print(f"  with XLA's strided-convolution input gradient instead: {s:.3f} s/step, "
+          f"{g:.1f} GFLOP/step, {100 * g / s / peak:.0f}% of peak; per-phase is {s / seconds:.2f}x "
+          "faster")
   if _TERMS.value:
     for key in LOSS_WEIGHTS:
       if not config.get(key, 0.0):

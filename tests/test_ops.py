@@ -1,5 +1,8 @@
 """StyleGAN2 operations against direct, obviously-correct references."""
 
+import re
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -120,3 +123,48 @@ def test_flops_of_counts_a_matmul():
   assert abs(ops.flops_of(lambda x: x @ x.T, a) - 2 * 64 * 64 * 128) / (2 * 64 * 64 * 128) < 0.05
 
 
+
+
+def _ref_strided_conv_grads(x, w, dy, strides, pad):
+  """The gradients of y[n, i, j] = sum_{a,b} x[n, s*i + a - p, s*j + b - p] @ w[a, b], by their
+  definition (x zero outside)."""
+  n, h, wd, _ = x.shape
+  sy, sx = strides
+  xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+  ho, wo = dy.shape[1:3]
+  for a in range(w.shape[0]):
+    for b in range(w.shape[1]):
+      window = (slice(None), slice(a, a + sy * ho, sy), slice(b, b + sx * wo, sx))
+      dxp[window] += np.einsum("nhwo,io->nhwi", dy, w[a, b])
+      dw[a, b] = np.einsum("nhwi,nhwo->io", xp[window], dy)
+  return dxp[:, pad:pad + h, pad:pad + wd], dw
+
+
+@pytest.mark.parametrize("shape,kernel,strides,pad", [
+    ((2, 8, 8, 3), 3, (2, 2), 1), ((2, 9, 7, 3), 3, (2, 2), 1), ((2, 8, 8, 3), 1, (2, 2), 0),
+    ((2, 6, 10, 3), 3, (1, 2), 1), ((1, 9, 9, 2), 5, (2, 2), 2), ((1, 12, 11, 2), 4, (3, 2), 1)])
+def test_strided_conv_gradients_match_definition(shape, kernel, strides, pad):
+  rng = np.random.default_rng(3)
+  x, w = rng.normal(size=shape), rng.normal(size=(kernel, kernel, shape[-1], 4))
+  f = lambda x, w: ops.strided_conv2d(x, w, strides, ((pad, pad), (pad, pad)))  # noqa: E731
+  y, vjp = jax.vjp(f, jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32))
+  dy = rng.normal(size=y.shape)
+  dx, dw = vjp(jnp.asarray(dy, jnp.float32))
+  ref_dx, ref_dw = _ref_strided_conv_grads(x, w, dy, strides, pad)
+  np.testing.assert_allclose(dx, ref_dx, atol=1e-4)
+  np.testing.assert_allclose(dw, ref_dw, atol=1e-4)
+
+
+def test_encoder_gradient_multiplies_no_inserted_zeros():
+  """XLA computes a strided convolution's input gradient as a convolution of the output gradient
+  with zeros inserted between its samples (lhs dilation); the encoders' convolutions use the
+  per-phase form instead."""
+  from lipsync_jax.models import encoders
+  model = encoders.FaceEncoder(32, 256, 16, 4)
+  x = jnp.zeros((1, 32, 32, 3))
+  params = model.init(jax.random.PRNGKey(0), x)
+  loss = lambda p: sum(jnp.sum(v) for v in model.apply(p, x).values())  # noqa: E731
+  hlo = jax.jit(jax.grad(loss)).lower(params).as_text()
+  dilations = set(re.findall(r"lhs_dilate = \[[0-9, ]*\]", hlo))
+  assert dilations == {"lhs_dilate = [1, 1]"}, dilations

@@ -25,7 +25,8 @@ from lipsync_jax.models import ops, stylegan2
 
 def _conv(features, kernel=3, stride=1, use_bias=True, dtype=jnp.float32, name=None):
   return nn.Conv(features, (kernel, kernel), (stride, stride), padding=kernel // 2,
-                 use_bias=use_bias, dtype=dtype, name=name)
+                 use_bias=use_bias, dtype=dtype, name=name,
+                 conv_general_dilated=ops.conv_general_dilated)
 
 
 class FaceEncoder(nn.Module):

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lipsync_jax.models import ops
+
 LOWER_HALF_SIZE = (64, 128)
 SHIFTS = range(3, 13)  # frames: the shifted negatives of training (syncnet_trainer) and evaluation
 
@@ -27,7 +29,8 @@ def _pooled_stages(x, plan, dtype):
   convolutions compute in `dtype`; GroupNorm's statistics are taken in float32."""
   x = x.astype(dtype)
   for i, (features, stride) in enumerate(plan):
-    x = nn.Conv(features, (3, 3), stride, padding=1, dtype=dtype, name=f"conv{i}")(x)
+    x = nn.Conv(features, (3, 3), stride, padding=1, dtype=dtype, name=f"conv{i}",
+                conv_general_dilated=ops.conv_general_dilated)(x)
     x = nn.relu(nn.GroupNorm(num_groups=min(32, features), dtype=dtype, name=f"norm{i}")(x))
   return x.astype(jnp.float32).mean(axis=(1, 2))
 
