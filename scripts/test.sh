@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export GLOG_minloglevel=2 TF_CPP_MIN_LOG_LEVEL=3
-exec .venv/bin/python -m pytest -q -p no:warnings -p no:cacheprovider tests "$@"
+# Two test processes (pytest-xdist): the suite is bound by XLA's single-threaded compiles, and one
+# process keeps 2 cores about two-thirds busy (18 min -> 14 min; `-n 0` runs it in one).
+exec .venv/bin/python -m pytest -q -p no:warnings -p no:cacheprovider -n 2 tests "$@"

@@ -170,7 +170,8 @@ def _strided_conv2d_bwd(strides, padding, residuals, dy):
 strided_conv2d.defvjp(_strided_conv2d_fwd, _strided_conv2d_bwd)
 
 
-PHASED_STRIDED_GRADIENT = True  # False: XLA's own input gradient (benchmarks/train_speed.py's baseline)
+# False: XLA's own strided input gradient (benchmarks/train_speed.py --xla_strided_baseline).
+PHASED_STRIDED_GRADIENT = True
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
@@ -178,11 +179,12 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   """lax.conv_general_dilated for nn.Conv(conv_general_dilated=...): strided NHWC convolutions go
   through strided_conv2d (their input gradient 3-7x faster on CPU at 8-16 channels, measured in
   docs/design.md); everything else to lax unchanged."""
-  nhwc = lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
-  plain = all(d in (None, 1) for d in tuple(lhs_dilation or ()) + tuple(rhs_dilation or ()))
-  if (PHASED_STRIDED_GRADIENT and lhs.ndim == 4 and tuple(window_strides) != (1, 1) and plain and feature_group_count == 1
-      and precision is None and lax.conv_dimension_numbers(
-          lhs.shape, rhs.shape, dimension_numbers) == nhwc):
+  dilated = any(d != 1 for d in tuple(lhs_dilation or ()) + tuple(rhs_dilation or ()))
+  nhwc = lhs.ndim == 4 and (lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) ==
+                            lax.conv_dimension_numbers(lhs.shape, rhs.shape,
+                                                       ("NHWC", "HWIO", "NHWC")))
+  if (PHASED_STRIDED_GRADIENT and nhwc and tuple(window_strides) != (1, 1) and not dilated
+      and feature_group_count == 1 and precision is None):
     if isinstance(padding, str):
       padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
     return strided_conv2d(lhs, rhs, tuple(window_strides), tuple(map(tuple, padding)))
