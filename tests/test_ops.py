@@ -9,7 +9,7 @@ import pytest
 from jax import lax
 from scipy import signal
 
-from lipsync_jax.models import ops
+from lipsync_jax.models import encoders, ops
 
 F2D = np.outer(ops.fir_1d(), ops.fir_1d())
 
@@ -123,8 +123,6 @@ def test_flops_of_counts_a_matmul():
   assert abs(ops.flops_of(lambda x: x @ x.T, a) - 2 * 64 * 64 * 128) / (2 * 64 * 64 * 128) < 0.05
 
 
-
-
 def _ref_strided_conv_grads(x, w, dy, strides, pad):
   """The gradients of y[n, i, j] = sum_{a,b} x[n, s*i + a - p, s*j + b - p] @ w[a, b], by their
   definition (x zero outside)."""
@@ -160,7 +158,6 @@ def test_encoder_gradient_multiplies_no_inserted_zeros():
   """XLA computes a strided convolution's input gradient as a convolution of the output gradient
   with zeros inserted between its samples (lhs dilation); the encoders' convolutions use the
   per-phase form instead."""
-  from lipsync_jax.models import encoders
   model = encoders.FaceEncoder(32, 256, 16, 4)
   x = jnp.zeros((1, 32, 32, 3))
   params = model.init(jax.random.PRNGKey(0), x)

@@ -3,7 +3,9 @@
 FIR filtering is written as separable shifted sums (XLA's depthwise convolution is ~1 GFLOP/s on
 CPU), the upsampling convolution as a polyphase convolution on the low-resolution input (no zero
 insertion), and modulation as scaling of the activations around one shared-weight convolution
-(faster than per-sample grouped convolutions for batches > 1).
+(faster than per-sample grouped convolutions for batches > 1). Strided convolutions elsewhere (the
+encoders, the SyncNet) take their input gradient per phase too (strided_conv2d), where XLA's would
+insert zeros.
 """
 
 import functools
