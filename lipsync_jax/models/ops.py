@@ -137,9 +137,7 @@ def _strided_input_gradient(dy, w, in_hw, strides, padding):
               for a in range(2)]
       z = jnp.pad(dy, ((0, 0), pads[0], pads[1], (0, 0)))
       z = z[:, lo[0] + pads[0][0]:, lo[1] + pads[1][0]:]
-      phases.append(lax.conv_general_dilated(
-          z, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))[
-              :, :lengths[0], :lengths[1]])
+      phases.append(conv2d(z, kernel)[:, :lengths[0], :lengths[1]])
   sy, sx = strides
   dx = jnp.stack(phases, axis=3).reshape(n, lengths[0], lengths[1], sy, sx, cin)
   dx = dx.transpose(0, 1, 3, 2, 4, 5).reshape(n, lengths[0] * sy, lengths[1] * sx, cin)
