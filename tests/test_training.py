@@ -251,9 +251,10 @@ def test_sync_loss_refuses_a_syncnet_at_chance(lipsync_run, tfds_dir, tmp_path, 
     stages.make_trainer(lip).init_state(jax.random.key(0))
 
 
-@pytest.mark.parametrize("image_codes,dtype", [("audio", "float32"), ("teacher", "bfloat16")])
+@pytest.mark.parametrize("image_codes,dtype,lambda_reg", [("audio", "float32", 0.1),
+                                                      ("teacher", "bfloat16", 0.0)])
 def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path, image_codes,
-                                            dtype, monkeypatch):
+                                            dtype, lambda_reg, monkeypatch):
   c0, _, _, _, workdir = lipsync_run
   # Two globs, comma-separated: the target's clips are all the files they match.
   target = [sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[0],
@@ -261,14 +262,16 @@ def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path,
   # Without the VGG16 LPIPS term (lipsync_run covers it), which is most of this step's compile time.
   c = _config(adaptation, c0.data_dir, num_steps=1, checkpoint_every=1, target=",".join(target),
               lambda_mouth_lpips=0.0, min_syncnet_accuracy=0.0, pretrained_lipsync=workdir,
-              image_codes=image_codes, dtype=dtype)
+              image_codes=image_codes, dtype=dtype, lambda_reg=lambda_reg)
   convs = _conv_dtypes(monkeypatch)
   trainer = stages.make_trainer(c)
   assert len(trainer.source) == 1 + len(glob.glob(target[1])) == 3
+  # Without R_sync (lambda_reg = 0) no second clip's audio is read and no second decode runs.
+  assert ("sync_mels" in trainer.fields()) == bool(lambda_reg)
   initial = jax.device_get(trainer.init_state(jax.random.key(c.seed)))
   result = loop.run(trainer, c, str(tmp_path / "adapt"), loop.make_mesh(jax.devices()[:1]))
   after = jax.device_get(result.state)["params"]
-  assert "r_sync" in result.metrics and np.isfinite(result.metrics["loss"])
+  assert ("r_sync" in result.metrics) == bool(lambda_reg) and np.isfinite(result.metrics["loss"])
   assert not _leaves_equal(initial["params"]["synthesis"]["b64"]["conv1"], after["synthesis"]["b64"]["conv1"])
   for part in ("face_encoder", "reference_encoder", "audio_encoder", "mals"):
     assert _leaves_equal(initial["params"][part], after[part]), part

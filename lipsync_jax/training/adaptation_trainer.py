@@ -28,10 +28,16 @@ class AdaptationTrainer(LipSyncTrainer):
     return bool(self.config.lambda_sync or self.config.lambda_reg)
 
   def fields(self):
+    if not self.config.lambda_reg:  # no second clip's audio to read
+      return super().fields()
     return tuple(sorted(set(super().fields()) | {"sync_mels"}))
 
   def regulariser(self, state, apply, masked, w_ref, batch, rng):
-    """lambda_reg * R_sync (eq. 9) of the target's frames driven by other clips' audio."""
+    """lambda_reg * R_sync (eq. 9) of the target's frames driven by other clips' audio; nothing
+    at lambda_reg = 0 (its decode and SyncNet would otherwise run, and be differentiated, for a
+    logged figure)."""
+    if not self.config.lambda_reg:
+      return 0.0, {}
     t = masked.shape[1]
     other = apply(batch["sync_mels"], method=self.model.encode_audio)
     pred = apply(masked, apply(w_ref, other, method=self.model.latents), rngs={"noise": rng},
