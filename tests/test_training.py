@@ -276,7 +276,7 @@ def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path,
   for part in ("face_encoder", "reference_encoder", "audio_encoder", "mals"):
     assert _leaves_equal(initial["params"][part], after[part]), part
   assert {x.dtype for x in jax.tree_util.tree_leaves(after)} == {np.dtype("float32")}
-  assert convs == {(dtype, dtype)}, convs  # the decoder's and the SyncNet's convolutions
+  assert convs == {(dtype, dtype)}, convs  # the decoder's (and R_sync's SyncNet's) convolutions
 
 
 def test_adaptation_needs_a_target(tfds_dir):
