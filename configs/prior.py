@@ -26,6 +26,7 @@ def get_config(variant="proof128"):
   c.lr_final_fraction = 0.05
   c.trained_labels = ""  # the stage's default: synthesis, samf, face/reference/frame encoders
   c.pretrained_prior = ""  # continue another prior run
+  c.lip_hint = False  # the mesh's lips drawn into the masked frame (lipsync_jax.lip_hint)
   c.data_threads = 2
   c.batch_size = {"tiny": 8, "proof128": 16, "gpu128": 64, "vox256": 64}[variant]
   c.num_steps = {"tiny": 300, "proof128": 3000, "gpu128": 20_000, "vox256": 200_000}[variant]

@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 from lipsync_jax import audio as audio_lib  # noqa: E402
 from lipsync_jax import face_geometry as fg  # noqa: E402
 from lipsync_jax import backends, face_mesh, fileio, inference, input_pipeline  # noqa: E402
-from lipsync_jax import media, metrics  # noqa: E402
+from lipsync_jax import lip_hint, media, metrics  # noqa: E402
 from lipsync_jax.models import syncnet  # noqa: E402
 
 SHIFTS = syncnet.SHIFTS
@@ -63,7 +63,8 @@ class TeacherBackend:
                                                      stages=("prior", "lipsync", "adaptation"))
     self.resolution = config["model"]["resolution"]
     self.meta = {"checkpoint": os.path.abspath(workdir), "step": step,
-                 "mask": config.get("mask", "pose"), "codes": "teacher"}
+                 "mask": config.get("mask", "pose"), "codes": "teacher",
+                 "lip_hint": bool(config.get("lip_hint", False))}
     model = stylelipsync.from_config(config["model"])
 
     def generate(reference, masked, frames, masks, shapes):
@@ -131,12 +132,23 @@ def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
   return {"frames": frames, "masks": masks, "mels": audio_lib.mel_windows(mel, range(n)),
           "opening": opening, "truth": truth, "identity": _text(ex["identity"]),
           "clip_id": _text(ex["clip_id"]), "landmarks": np.asarray(ex["landmarks"])[:n],
-          "shapes": input_pipeline.mouth_shapes(ex, 0, n)}
+          "shapes": input_pipeline.mouth_shapes(ex, 0, n),
+          "poses": [(float(s), np.asarray(r, np.float64), np.asarray(t, np.float64)) for s, r, t in
+                    zip(np.asarray(ex["head_scale"])[:n], np.asarray(ex["head_rotation"])[:n],
+                        np.asarray(ex["head_translation"])[:n])]}
 
 
-def _masked(clip):
+def _masked(clip, backend=None, driver=None):
+  """The clip's masked frames; for a model trained with lip_hint, with the driver's lips (moved
+  to the clip's head poses) drawn in."""
   x = clip["frames"].astype(np.float32) / 127.5 - 1
-  return x * (1 - clip["masks"].astype(np.float32))
+  masked = x * (1 - clip["masks"].astype(np.float32))
+  if backend is None or not backend.meta.get("lip_hint"):
+    return masked
+  r = clip["frames"].shape[1]
+  hints = np.stack([lip_hint.render(lip_hint.transfer(p, dp, cp), r) for p, dp, cp in
+                    zip(driver["landmarks"], driver["poses"], clip["poses"])])
+  return lip_hint.draw(masked, clip["masks"], hints)
 
 
 def paste(generated: np.ndarray, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -197,8 +209,8 @@ def evaluate(backend: backends.Backend, syncnet_dir: str | None, data_dir: str,
     others = [c for c in clips[i + 1:] + clips[:i] if c["identity"] != clip["identity"]]
     driver = (others or clips[i + 1:] + clips[:i])[0]
     ref = clip["frames"][0]
-    own = paste(_generate(backend, ref, _masked(clip), clip, len(clip["frames"])), clip["frames"],
-                clip["masks"])
+    own = paste(_generate(backend, ref, _masked(clip, backend, clip), clip, len(clip["frames"])),
+                clip["frames"], clip["masks"])
     gt_open = metrics.mouth_openings(lm, clip["frames"])
     sync_window = sync_clip = lse_d = lse_c = offset = float("nan")
     if sync:
@@ -210,8 +222,8 @@ def evaluate(backend: backends.Backend, syncnet_dir: str | None, data_dir: str,
         cv2.imwrite(tmp, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
     lmd, lmd_frames = metrics.lip_distance(lm, own, clip["frames"])
     n = min(len(clip["frames"]), len(driver["frames"]))
-    cross_clip = {k: clip[k][:n] for k in ("frames", "masks")}
-    cross = paste(_generate(backend, ref, _masked(cross_clip), driver, n),
+    cross_clip = {k: clip[k][:n] for k in ("frames", "masks", "poses")}
+    cross = paste(_generate(backend, ref, _masked(cross_clip, backend, driver), driver, n),
                   cross_clip["frames"], cross_clip["masks"])
     cross_open = metrics.mouth_openings(lm, cross)
     if sync:

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from lipsync_jax import audio as audio_lib
-from lipsync_jax import face_geometry, segments
+from lipsync_jax import face_geometry, lip_hint, segments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +61,8 @@ class PipelineConfig:
 
 ALL_FIELDS = ("frames", "masks", "mels", "reference", "sync_mels", "shifted_mels", "mouth_opening",
               "mouth_shape", "clip_index", "start_frame")
+# Made only when asked for: "hint" (T, R, R, 2) uint8, the mesh's lips and mouth opening filled
+# (lip_hint.render), moved by augmentation with the frames.
 
 
 open_split = segments.open_split
@@ -169,10 +171,13 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
     frames = np.stack([resize_image(decode_jpeg(clip["frames"][i]), size) for i in window])
     masks = np.stack([resize_mask(m, size) for m in unpack_masks(clip[mask_key][d.start:d.start + t])])
     reference = resize_image(decode_jpeg(clip["frames"][d.ref_index]), size)
+    if "hint" in wanted:  # moved by augment() with the masks, as extra channels
+      hints = np.stack([lip_hint.render(p, size) for p in np.asarray(clip["landmarks"])[window]])
+      masks = np.concatenate([masks, hints], -1)
     if config.augment:
       frames, masks, reference = augment(frames, masks, reference,
                                          augment_rng(config, step, position))
-    out.update(frames=frames, masks=masks, reference=reference)
+    out.update(frames=frames, masks=masks[..., :1], reference=reference, hint=masks[..., 1:])
   if "mels" in wanted:
     out["mels"] = audio_lib.mel_windows(clip["mel"], window)
   if "sync_mels" in wanted:  # a second clip's record: read only by the stage that uses it

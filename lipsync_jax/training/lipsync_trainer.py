@@ -11,6 +11,9 @@ cost. Also not in the paper, all off by default: L1 on the frame and on the mask
 the mouth (training.losses), and the SyncNet tower's mouth opening.
 """
 
+import json
+import os
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -60,6 +63,18 @@ def load_pretrained_model(workdir, params, consts):
   return tree["params"], tree["consts"]
 
 
+def refuse_lip_hint(workdir):
+  """A decoder trained with the mesh's lips drawn in (lip_hint) draws its mouth from them, and
+  nothing predicts them from audio yet: lip-sync on it would drive the mouth with no hint at all."""
+  path = os.path.join(workdir, "config.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      if json.load(f).get("lip_hint"):
+        raise ValueError(f"{workdir} was trained with lip_hint (the mesh's lips drawn into the "
+                         "masked frame), which lip-sync cannot yet predict from audio: start from "
+                         "a prior trained without it")
+
+
 class LipSyncTrainer(common.DecoderSteps):
   default_trained = LIPSYNC_TRAINED
 
@@ -88,6 +103,8 @@ class LipSyncTrainer(common.DecoderSteps):
     r = cfg.model.resolution
     k_model, k_noise, k_sync = jax.random.split(rng, 3)
     pretrained = cfg.get("pretrained_lipsync") or cfg.get("pretrained_prior")
+    if pretrained:
+      refuse_lip_hint(pretrained)
     if "synthesis" not in self.trained and not (pretrained or cfg.get("pretrained_stylegan")):
       raise ValueError("the synthesis network is frozen but no pretrained decoder is given: set "
                        "config.pretrained_prior (or pretrained_stylegan / pretrained_lipsync), or "
