@@ -19,7 +19,8 @@ from lipsync_jax.training import loop, stages
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and TensorBoard logs go here.")
-_VERBOSE = flags.DEFINE_bool("verbose", False, "Also log the checkpointing library's progress.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Also log the checkpointing library's progress, "
+                             "and show a refused config's traceback.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -38,6 +39,10 @@ def main(argv):
     result = loop.run(stages.make_trainer(config), config, _WORKDIR.value)
   except (FileNotFoundError, checkpoints.CheckpointError) as e:
     # a missing or outdated dataset, a pretrained run that is not there, damaged checkpoints
+    sys.exit(f"error: {e}")
+  except ValueError as e:  # a config the trainers refuse (--verbose: with the traceback)
+    if _VERBOSE.value:
+      raise
     sys.exit(f"error: {e}")
   logging.info("stopped at step %d%s: %s", result.step, " (early)" if result.stopped_early else "",
                result.metrics)

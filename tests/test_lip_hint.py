@@ -1,6 +1,9 @@
 """The mesh's lips drawn into the masked frame (lipsync_jax.lip_hint) for the decoder prior."""
 
 import json
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -67,8 +70,8 @@ def test_transfer_moves_a_mouth_to_another_head_pose():
   pose_b = (80.0, fg.rotation_from_euler(0.2, 0.0, 0.1), np.array([120.0, 140.0, 5.0]))
   in_a = fg.apply_pose(points, *pose_a)
   np.testing.assert_allclose(lip_hint.transfer(in_a, pose_a, pose_a), in_a, atol=1e-9)
-  np.testing.assert_allclose(lip_hint.transfer(in_a, pose_a, pose_b), fg.apply_pose(points, *pose_b),
-                             atol=1e-9)
+  np.testing.assert_allclose(lip_hint.transfer(in_a, pose_a, pose_b),
+                             fg.apply_pose(points, *pose_b), atol=1e-9)
 
 
 def test_evaluate_draws_the_drivers_lips_at_the_clips_pose(source):
@@ -112,3 +115,10 @@ def test_lipsync_refuses_a_prior_trained_with_the_hint(tmp_path, tfds_dir):
   c.update(data_dir=tfds_dir, pretrained_prior=str(tmp_path), min_syncnet_accuracy=0.0)
   with pytest.raises(ValueError, match="lip_hint"):
     stages.make_trainer(c).init_state(jax.random.key(0))
+  # The command line says so in one line.
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  r = subprocess.run([sys.executable, "-m", "lipsync_jax.train", "--config",
+                      "configs/lipsync.py:tiny", "--workdir", str(tmp_path / "run"),
+                      f"--config.data_dir={tfds_dir}", f"--config.pretrained_prior={tmp_path}"],
+                     cwd=repo, capture_output=True, text=True)
+  assert r.returncode != 0 and "trained with lip_hint" in r.stderr and "Traceback" not in r.stderr
