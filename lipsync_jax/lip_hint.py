@@ -15,14 +15,16 @@ import cv2
 import numpy as np
 
 from lipsync_jax import face_geometry as fg
+from lipsync_jax import segments
 
 OUTER_RING = fg.LIPS_UPPER_OUTER + fg.LIPS_LOWER_OUTER[-2:0:-1]
 INNER_RING = fg.INNER_LIP_RING
 _SHIFT = 4  # fillPoly's fractional bits
 
 
-def render(points: np.ndarray, size: int, crop: int = 256) -> np.ndarray:
-  """(478, 2+) mesh points in a crop of `crop` pixels -> (size, size, 2) uint8: lips, opening."""
+def render(points: np.ndarray, size: int, crop: int = segments.SIZE) -> np.ndarray:
+  """(478, 2+) mesh points in a stored crop of `crop` pixels -> (size, size, 2) uint8: the lips
+  and the opening filled."""
   out = np.zeros((crop, crop, 2), np.uint8)
   for c, ring in enumerate((OUTER_RING, INNER_RING)):
     poly = np.round(np.asarray(points)[list(ring), :2] * (1 << _SHIFT)).astype(np.int32)
