@@ -30,11 +30,15 @@ def get_config(variant="proof128"):
   c.lambda_mouth_lpips = 0.0  # not in the paper: LPIPS on the square around the mouth
   c.mouth_crop = 0.5
   c.lambda_opening = 0.0  # not in the paper: the SyncNet tower's mouth opening
+  # On a prior trained with the mesh's lips drawn in (configs/prior.py lip_hint; must match it):
+  # the true lips drawn into the decoder's input, and the audio-to-lips network trained at lambda_lips.
+  c.lip_hint = False
+  c.lambda_lips = 1.0
   c.learning_rate = 1e-4 if paper else 1e-3
   c.lr_schedule = "constant" if paper else "cosine"
   c.lr_final_fraction = 0.05
   # Comma-separated labels to train; empty: SaMF, the face, reference and audio encoders and MaLS.
-  c.trained_labels = "" if paper else "audio_encoder,mals"
+  c.trained_labels = "" if paper else "audio_encoder,mals,lip_motion"
   c.pretrained_prior = ""  # workdir of a decoder-prior run
   c.pretrained_stylegan = ""  # workdir of a StyleGAN2 run (its EMA synthesis, w_avg, noise)
   c.pretrained_lipsync = ""  # workdir of a lip-sync run to continue from

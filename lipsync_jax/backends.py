@@ -1,5 +1,5 @@
 """The model as four functions on numpy arrays (lipsync_jax.export): encode_reference, audio_w,
-mals and decode, from a training run (jitted model code) or from an exported artifact
+mals and decode (and lips, for a model trained with lip_hint), from a training run (jitted model code) or from an exported artifact
 (deserialized StableHLO: jax and numpy only, no model code imported)."""
 
 import io
@@ -64,6 +64,12 @@ class Backend:
       codes.append(c)
     return np.concatenate(codes), avg_history, h_history
 
+  def lips(self, reference_lips: np.ndarray, mels: np.ndarray) -> np.ndarray:
+    """The reference's canonical lips (P, 3) and mel windows (B, 20, 80) -> the frames' (B, P, 3)
+    (a lip_hint model)."""
+    return self._batched("lips", (reference_lips[None].astype(np.float32),),
+                         mels.astype(np.float32))
+
   def decode(self, masked: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """masked (B, R, R, 3) float [-1, 1], codes (B, L, D) -> (B, R, R, 3) float [-1, 1]."""
     return self._batched("decode", (), masked.astype(np.float32), codes.astype(np.float32))
@@ -86,8 +92,10 @@ def exported_backend(path: str, batch_size: int = 8) -> Backend:
       meta = json.loads(z.read("metadata.json"))
       weights = np.load(io.BytesIO(z.read("weights.npz")))
       leaves = [weights[f"arr_{i}"] for i in range(meta["num_weights"])]
+      names = ("encode_reference", "audio_w", "mals", "decode") + (
+          ("lips",) if meta.get("lip_hint") else ())
       exported = {name: jax.export.deserialize(bytearray(z.read(f"{name}.stablehlo")))
-                  for name in ("encode_reference", "audio_w", "mals", "decode")}
+                  for name in names}
   except (zipfile.BadZipFile, KeyError, ValueError) as e:
     raise ValueError(f"{path}: not a lipsync_jax exported model ({e})") from e
   in_tree = exported["decode"].in_tree.children()[0].children()[0]  # args -> variables

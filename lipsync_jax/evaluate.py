@@ -139,16 +139,22 @@ def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
 
 
 def _masked(clip, backend=None, driver=None):
-  """The clip's masked frames; for a model trained with lip_hint, with the driver's lips (moved
-  to the clip's head poses) drawn in."""
+  """The clip's masked frames; for a model trained with lip_hint, with the driver's lips drawn in
+  the clip's head poses: a decoder prior's the driver's true lips, a lip-sync model's those it
+  predicts from the driver's audio and the clip's first frame (the reference)."""
   x = clip["frames"].astype(np.float32) / 127.5 - 1
   masked = x * (1 - clip["masks"].astype(np.float32))
   if backend is None or not backend.meta.get("lip_hint"):
     return masked
-  r = clip["frames"].shape[1]
-  hints = np.stack([lip_hint.render(lip_hint.transfer(p, dp, cp), r) for p, dp, cp in
-                    zip(driver["landmarks"], driver["poses"], clip["poses"])])
-  return lip_hint.draw(masked, clip["masks"], hints)
+  if backend.meta.get("codes") == "teacher":
+    r = clip["frames"].shape[1]
+    hints = np.stack([lip_hint.render(lip_hint.transfer(p, dp, cp), r) for p, dp, cp in
+                      zip(driver["landmarks"], driver["poses"], clip["poses"])])
+    return lip_hint.draw(masked, clip["masks"], hints)
+  n = len(masked)
+  reference_lips = lip_hint.canonical(clip["landmarks"][0], clip["poses"][0])
+  return inference.draw_predicted_lips(backend, masked, clip["masks"], reference_lips,
+                                       driver["mels"][:n], clip["poses"])
 
 
 def paste(generated: np.ndarray, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -222,7 +228,7 @@ def evaluate(backend: backends.Backend, syncnet_dir: str | None, data_dir: str,
         cv2.imwrite(tmp, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
     lmd, lmd_frames = metrics.lip_distance(lm, own, clip["frames"])
     n = min(len(clip["frames"]), len(driver["frames"]))
-    cross_clip = {k: clip[k][:n] for k in ("frames", "masks", "poses")}
+    cross_clip = {k: clip[k][:n] for k in ("frames", "masks", "poses", "landmarks")}
     cross = paste(_generate(backend, ref, _masked(cross_clip, backend, driver), driver, n),
                   cross_clip["frames"], cross_clip["masks"])
     cross_open = metrics.mouth_openings(lm, cross)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lipsync_jax import checkpoints, fileio
+from lipsync_jax import checkpoints, fileio, lip_hint
 
 FUNCTIONS = ("encode_reference", "audio_w", "mals", "decode")
 FORMAT_VERSION = 1
@@ -58,7 +58,13 @@ def build_functions(config: dict):
   def decode(variables, masked, codes):  # (B, R, R, 3), (B, L, D) -> (B, R, R, 3)
     return model.apply(variables, masked[None], codes[None], "const", method=model.decode)[0]
 
-  return {"encode_reference": encode_reference, "audio_w": audio_w, "mals": mals, "decode": decode}
+  def lips(variables, reference_lips, mels):  # (1, P, 3), (B, 20, 80) -> (B, P, 3)
+    return model.apply(variables, mels[None], reference_lips, method=model.predict_lips)[0]
+
+  fns = {"encode_reference": encode_reference, "audio_w": audio_w, "mals": mals, "decode": decode}
+  if config.get("lip_hint"):
+    fns["lips"] = lips
+  return fns
 
 
 def metadata_for(config: dict, checkpoint: str = "", step=None) -> dict:
@@ -72,6 +78,7 @@ def metadata_for(config: dict, checkpoint: str = "", step=None) -> dict:
       "crop_scale": face_crop.CROP_SCALE, "crop_shift_y": face_crop.CROP_SHIFT_Y,
       "checkpoint": os.path.abspath(checkpoint) if checkpoint else "", "step": step,
       "jax_version": jax.__version__, "model": dict(m),
+      "lip_hint": bool(config.get("lip_hint", False)),
   }
 
 
@@ -86,6 +93,7 @@ def _input_specs(meta: dict):
       "mals": (s((1, nl, d), f32), s((2, nl, d), f32), s((2, nl, d), f32), s((k, nl, d), f32),
                s((), jnp.bool_)),
       "decode": (s((b, r, r, 3), f32), s((b, nl, d), f32)),
+      "lips": (s((1, lip_hint.NUM_POINTS, 3), f32), s((b, 20, 80), f32)),
   }
 
 
@@ -101,8 +109,9 @@ def export(checkpoint: str, output: str, platforms=("cpu",)):
   meta["num_weights"] = len(leaves)
   with media.atomic_path(output) as tmp:
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
-      for name, specs in _input_specs(meta).items():
-        exp = jax.export.export(jax.jit(fns[name]), platforms=tuple(platforms))(var_spec, *specs)
+      for name, fn in fns.items():
+        specs = _input_specs(meta)[name]
+        exp = jax.export.export(jax.jit(fn), platforms=tuple(platforms))(var_spec, *specs)
         z.writestr(f"{name}.stablehlo", bytes(exp.serialize()))
       buf = io.BytesIO()
       np.savez(buf, *leaves)

@@ -20,6 +20,8 @@ class Face:
   crop: np.ndarray  # (R, R, 3) uint8 model input
   mask: np.ndarray  # (R, R) uint8 {0, 1} at the model's resolution
   alpha: np.ndarray  # (256, 256) float32 blend weight of the generated crop
+  landmarks: np.ndarray  # (478, 3) the mesh in the 256 crop's pixels
+  pose: tuple  # its head pose (scale, rotation, translation), face_geometry.estimate_pose
 
 
 class _Run:
@@ -65,8 +67,9 @@ class FaceTracker:
     o = self.options
     crop256, affine = face_crop.crop_face(frame, box, CROP_SIZE)
     local = face_crop.to_crop(pts, affine)
+    pose = fg.estimate_pose(local)
     if o.mask == "pose":
-      mask256 = masking.pose_aware_mask(local, CROP_SIZE, shape=shape)
+      mask256 = masking.pose_aware_mask(local, CROP_SIZE, pose=pose, shape=shape)
     else:
       mask256 = masking.rect_mask(local, CROP_SIZE)
     r = self.resolution  # reduced exactly as the training pipeline reduces prepared crops
@@ -74,7 +77,7 @@ class FaceTracker:
     mask = input_pipeline.resize_mask(mask256, r).reshape(r, r)
     sigma = o.feather * CROP_SIZE
     alpha = cv2.GaussianBlur(mask256.astype(np.float32), (0, 0), sigma)
-    return Face(affine, crop, mask, alpha)
+    return Face(affine, crop, mask, alpha, local, pose)
 
   def __iter__(self):
     r = self.options.smooth_radius
@@ -110,8 +113,8 @@ class FaceTracker:
     return frame, self.face(frame, pts, np.mean(window, axis=0), run.shape)
 
 
-def reference_face(video, resolution: int, options) -> tuple[np.ndarray, int]:
-  """The reference crop (R, R, 3) uint8 and its input frame index."""
+def reference_face(video, resolution: int, options) -> tuple[Face, int]:
+  """The reference face (its crop (R, R, 3) uint8 and mesh) and its input frame index."""
   from lipsync_jax.face_mesh import FaceMesh
   with FaceMesh(track=False) as mesh:
     tracker = FaceTracker([], resolution, options, mesh)
@@ -120,13 +123,13 @@ def reference_face(video, resolution: int, options) -> tuple[np.ndarray, int]:
       pts = tracker.landmarks(frame)
       if pts is None:
         raise media.MediaError(video.path, f"no face in the reference frame {options.reference_frame}")
-      return tracker.face(frame, pts, face_crop.box_from_landmarks(pts, pads=options.pads)).crop, \
+      return tracker.face(frame, pts, face_crop.box_from_landmarks(pts, pads=options.pads)), \
           options.reference_frame
     frames = [video.image] if video.still else media.iter_frames(video.path, options.fps)
     for k, frame in enumerate(frames):
       pts = tracker.landmarks(frame)
       if pts is not None:
-        return tracker.face(frame, pts, face_crop.box_from_landmarks(pts, pads=options.pads)).crop, k
+        return tracker.face(frame, pts, face_crop.box_from_landmarks(pts, pads=options.pads)), k
   what = "the image" if video.still else "any frame"
   raise media.MediaError(video.path, f"no face found in {what}")
 

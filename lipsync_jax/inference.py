@@ -10,7 +10,10 @@ The pieces, per output frame t (at `fps`, 25 by default, the rate the models are
     one (audio.StreamingMel).
   - model: w_ref from the reference crop (the first frame with a face, as in the paper, or
     `reference_frame`); w_t = w_ref + E_aud(A_t); MaLS over the whole sequence, run as a stream in
-    blocks (one frame of look-ahead); the decoder with SaMF on the masked crop.
+    blocks (one frame of look-ahead); the decoder with SaMF on the masked crop. A model trained
+    with lip_hint also predicts each frame's lips from A_t and the reference's lips (canonical
+    pose), puts them in the frame's head pose and draws them into the masked crop
+    (lipsync_jax.lip_hint).
   - paste-back: the generated crop, resized to 256 and warped into the frame, blended through the
     lip mask feathered by a Gaussian (no box edge ever shows); frames without a face pass through.
   - provenance: the invisible watermark, the visible label (unless disabled) and container metadata
@@ -31,7 +34,7 @@ import itertools
 import numpy as np
 
 from lipsync_jax import audio as audio_lib
-from lipsync_jax import face_crop, face_tracking, media, watermark
+from lipsync_jax import face_crop, face_tracking, lip_hint, media, watermark
 from lipsync_jax.backends import Backend
 from lipsync_jax.input_video import VideoFrames
 # MaLS's moving average (eq. 4), done here between the exported audio and MaLS functions: the
@@ -79,7 +82,10 @@ class LipSyncStream:
     self.backend, self.options = backend, options
     self.fps = options.fps
     ref, self.reference_index = face_tracking.reference_face(video, backend.resolution, options)
-    self.w_ref = backend.encode_reference(_to_float(ref))
+    self.w_ref = backend.encode_reference(_to_float(ref.crop))
+    self.lip_hint = bool(backend.meta.get("lip_hint"))
+    self.reference_lips = lip_hint.canonical(ref.landmarks, ref.pose)
+    self._lips = {}  # frame -> predicted canonical lips, until its frame is decoded
     self._tracker = face_tracking.FaceTracker(video, backend.resolution, options, mesh)
     if video.still:  # one image: its face once, for every frame
       pts = self._tracker.landmarks(video.image)
@@ -146,6 +152,9 @@ class LipSyncStream:
     if stop > self._next_w:
       mels = np.stack([self._window(t) for t in range(self._next_w, stop)])
       self._w.extend(self.backend.audio_w(self.w_ref, mels))
+      if self.lip_hint:
+        self._lips.update(zip(range(self._next_w, stop),
+                              self.backend.lips(self.reference_lips, mels)))
       self._next_w = stop
       keep = mel_window_start(stop, self.fps) - self._rows_start  # rows no later window needs
       if keep > 0:
@@ -168,9 +177,9 @@ class LipSyncStream:
     items = [next(self._faces) for _ in ts]
     with_face = [i for i, (_, face) in enumerate(items) if face is not None]
     generated = {}
+    lips = [self._lips.pop(t, None) for t in ts]
     if with_face:
-      masked = np.stack([_to_float(items[i][1].crop) * (1 - items[i][1].mask[..., None])
-                         for i in with_face])
+      masked = np.stack([masked_crop(items[i][1], lips[i]) for i in with_face])
       decoded = _to_uint8(self.backend.decode(masked.astype(np.float32), codes[with_face]))
       generated = dict(zip(with_face, decoded))
     self.faces_found += len(with_face)
@@ -183,6 +192,28 @@ class LipSyncStream:
         frame = face_tracking.composite(frame, face, generated.pop(i))
       outputs.append(watermark.mark(frame, self.options.visible_mark))
     return outputs
+
+
+def masked_crop(face: face_tracking.Face, lips: np.ndarray | None = None) -> np.ndarray:
+  """The decoder's input: the face's crop in [-1, 1] with the lip mask's region grey and, for a
+  lip_hint model, the predicted canonical lips (40, 3) drawn in the face's head pose."""
+  mask = face.mask[..., None]
+  masked = _to_float(face.crop) * (1 - mask)
+  if lips is None:
+    return masked
+  hint = lip_hint.render(lip_hint.posed(lips, face.pose), masked.shape[0])
+  return lip_hint.draw(masked, mask, hint)
+
+
+def draw_predicted_lips(backend: Backend, masked: np.ndarray, masks: np.ndarray,
+                        reference_lips: np.ndarray, mels: np.ndarray, poses) -> np.ndarray:
+  """A whole clip's masked frames (T, R, R, 3) with the lips the model predicts from its mel
+  windows (T, 20, 80) and the reference's canonical lips drawn in the frames' head poses (what
+  the stream draws; evaluation)."""
+  r = masked.shape[1]
+  lips = backend.lips(reference_lips, mels)
+  hints = np.stack([lip_hint.render(lip_hint.posed(x, p), r) for x, p in zip(lips, poses)])
+  return lip_hint.draw(masked, masks, hints)
 
 
 def moving_average(w_at, ts) -> np.ndarray:

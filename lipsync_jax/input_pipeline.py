@@ -62,7 +62,9 @@ class PipelineConfig:
 ALL_FIELDS = ("frames", "masks", "mels", "reference", "sync_mels", "shifted_mels", "mouth_opening",
               "mouth_shape", "clip_index", "start_frame")
 # Made only when asked for: "hint" (T, R, R, 2) uint8, the mesh's lips and mouth opening filled
-# (lip_hint.render), moved by augmentation with the frames.
+# (lip_hint.render), moved by augmentation with the frames; "lips" (T, 40, 3) and "reference_lips"
+# (40, 3) float32, the frames' and the reference's lips in canonical pose (lip_hint.canonical), what
+# lip-sync's audio-to-lips network learns (not augmented: they are the mesh's, not the image's).
 
 
 open_split = segments.open_split
@@ -178,6 +180,10 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
       frames, masks, reference = augment(frames, masks, reference,
                                          augment_rng(config, step, position))
     out.update(frames=frames, masks=masks[..., :1], reference=reference, hint=masks[..., 1:])
+  if "lips" in wanted:
+    out["lips"] = canonical_lips(clip, window)
+  if "reference_lips" in wanted:
+    out["reference_lips"] = canonical_lips(clip, [d.ref_index])[0]
   if "mels" in wanted:
     out["mels"] = audio_lib.mel_windows(clip["mel"], window)
   if "sync_mels" in wanted:  # a second clip's record: read only by the stage that uses it
@@ -207,6 +213,21 @@ def mouth_shapes(example, start: int, stop: int) -> np.ndarray:
   if "mouth_shape" in example:  # a pack stores them, not the mesh
     return np.asarray(example["mouth_shape"][start:stop], np.float32)
   return np.stack([face_geometry.mouth_shape(p) for p in np.asarray(example["landmarks"][start:stop])])
+
+
+def canonical_lips(example, indices) -> np.ndarray:
+  """lip_hint.canonical of a stored clip's frames at `indices`: (n, 40, 3) float32."""
+  if "landmarks" not in example:
+    raise ValueError(f"clip {example['clip_id']!r} has no face mesh (a pack stores none): the lips "
+                     "(lip_hint) need the TFDS dataset or prepared segments")
+  return np.stack([lip_hint.canonical(example["landmarks"][i], pose_at(example, i))
+                   for i in indices])
+
+
+def pose_at(example, i: int) -> tuple:
+  """A stored clip's head pose at frame i: (scale, rotation (3, 3), translation (3,)), float64."""
+  return (float(example["head_scale"][i]), np.asarray(example["head_rotation"][i], np.float64),
+          np.asarray(example["head_translation"][i], np.float64))
 
 
 def clip_frames(example, count: int, resolution: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, from nothing: set up, build the synthetic talking-face
 # corpus, prepare it (crops, mesh, pose-aware masks, mel), build the TFDS dataset, train the recipe
-# at 128x128 (decoder prior, lip-sync by the latent teacher, adaptation to the held-out person),
+# at 128x128 with the mesh's lips drawn for the decoder (lip_hint: a decoder prior, lip-sync by the
+# latent teacher with the lips predicted from audio, adaptation to the held-out person),
 # lip-sync the held-out person's video to a held-out voice (checkpoint, adapted checkpoint and
 # exported artifact), check the watermark and evaluate. Outputs under ${DEMO_DIR:-runs/demo}.
 # Sizes: DEMO_CLIPS; step counts: DEMO_{PRIOR,LIPSYNC,ADAPT}_STEPS. The SyncNet stage (R_sync in
@@ -26,14 +27,17 @@ quiet $PY -m data_prep.contact_sheet --corpus "$DIR/synthetic" --prepared "$DIR/
     --out "$DIR/contact_sheet.png"
 TRAIN=(quiet $PY -m lipsync_jax.train)
 COMMON=(--config.data_dir="$DIR/tfds" --config.log_every=50)
-echo "== 3/7 decoder prior (autoencoding) -> $DIR/prior"
-# Batch 8, not the recipe's 16: in the same 12 minutes, 1000 steps of 8 drew a mouth that follows
-# the code (r = 0.33 on training clips) where 700 of 16 drew none (0.01; docs/history.md).
+echo "== 3/7 decoder prior (autoencoding, the mesh's lips drawn in) -> $DIR/prior"
+# Batch 8, not the recipe's 16: in the same minutes 1000 steps of 8 drew a mouth where 700 of 16
+# drew none; with the lips drawn in (lip_hint) at lr 6e-3 it draws the held-out person's mouth
+# from the true codes at r = 0.74 (docs/history.md).
 "${TRAIN[@]}" --config configs/prior.py:proof128 --workdir "$DIR/prior" "${COMMON[@]}" \
-    --config.num_steps="${DEMO_PRIOR_STEPS:-1000}" --config.batch_size=8
-echo "== 4/7 lip-sync (latent teacher) -> $DIR/lipsync"
+    --config.num_steps="${DEMO_PRIOR_STEPS:-1000}" --config.batch_size=8 \
+    --config.lip_hint=True --config.learning_rate=6e-3
+echo "== 4/7 lip-sync (latent teacher, lips from audio) -> $DIR/lipsync"
 "${TRAIN[@]}" --config configs/lipsync.py:proof128 --workdir "$DIR/lipsync" "${COMMON[@]}" \
-    --config.num_steps="${DEMO_LIPSYNC_STEPS:-300}" --config.pretrained_prior="$DIR/prior"
+    --config.num_steps="${DEMO_LIPSYNC_STEPS:-300}" --config.pretrained_prior="$DIR/prior" \
+    --config.lip_hint=True
 # The held-out person's first 4 clips (about 30 s) are the target of adaptation, the first of them
 # the video to lip-sync; the fifth held-out clip (another held-out voice) drives it; evaluation
 # reads the rest.
@@ -44,7 +48,7 @@ SPEECH=$(ls "$DIR"/synthetic/clips/test_*.mp4 | sed -n 5p)
 echo "== 5/7 few-shot adaptation to 4 clips of the held-out person -> $DIR/adapted"
 "${TRAIN[@]}" --config configs/adaptation.py:proof128 --workdir "$DIR/adapted" "${COMMON[@]}" \
     --config.num_steps="${DEMO_ADAPT_STEPS:-100}" --config.target="$TARGET" \
-    --config.pretrained_lipsync="$DIR/lipsync" --config.lambda_reg=0
+    --config.pretrained_lipsync="$DIR/lipsync" --config.lambda_reg=0 --config.lip_hint=True
 echo "== 6/7 lip-sync $(basename "$VIDEO") to the speech of $(basename "$SPEECH")"
 INFER=(quiet $PY -m lipsync_jax.infer --video "$VIDEO" --audio "$SPEECH")
 "${INFER[@]}" --checkpoint "$DIR/lipsync" --output "$DIR/lipsynced_zero_shot.mp4"

@@ -4,6 +4,7 @@ compile time, not by run time: -O0 halves it (3 model tests: 94 s -> 48 s), and 
 training runs they start as subprocesses compile the same steps again and again (a subprocess's
 syncnet.py:tiny run: 58 s cold, 21 s warm)."""
 
+import json
 import os
 import shutil
 import signal
@@ -128,3 +129,23 @@ def lipsync_run(tfds_dir, prior_run, tmp_path_factory):
            lambda_lpips=1.0, min_syncnet_accuracy=0.0,
            trained_labels="samf,face_encoder,reference_encoder,audio_encoder,mals")
   return _train_one_device(c, str(tmp_path_factory.mktemp("lipsync")))
+
+
+@pytest.fixture(scope="session")
+def hint_lipsync_run(tfds_dir, prior_run, tmp_path_factory):
+  """Two steps of the tiny lip-sync stage with lip_hint (the latent teacher, L1 on frames with the
+  true lips drawn in, the audio-to-lips network), on prior_run's decoder relabelled as trained
+  with lip_hint (what is tested is the wiring, not what 2 steps learned): (config, initial state,
+  state, result, workdir)."""
+  from configs import lipsync
+  prior = str(tmp_path_factory.mktemp("hint_prior") / "prior")
+  shutil.copytree(prior_run[-1], prior)
+  with open(os.path.join(prior, "config.json")) as f:
+    config = json.load(f)
+  with open(os.path.join(prior, "config.json"), "w") as f:
+    json.dump({**config, "lip_hint": True}, f)
+  c = lipsync.get_config("tiny")
+  c.update(data_dir=tfds_dir, log_every=1, image_every=10**9, num_steps=2, checkpoint_every=2,
+           batch_size=2, pretrained_prior=prior, lip_hint=True, lambda_l1=1.0,
+           min_syncnet_accuracy=0.0)
+  return _train_one_device(c, str(tmp_path_factory.mktemp("hint_lipsync")))

@@ -76,7 +76,7 @@ def test_transfer_moves_a_mouth_to_another_head_pose():
 
 def test_evaluate_draws_the_drivers_lips_at_the_clips_pose(source):
   clip, driver = (evaluate._clip(source, i, 64, "pose", 4) for i in (0, len(source) - 1))
-  hinted = type("Backend", (), {"meta": {"lip_hint": True}})()
+  hinted = type("Backend", (), {"meta": {"lip_hint": True, "codes": "teacher"}})()
   np.testing.assert_array_equal(evaluate._masked(clip), evaluate._masked(clip, None, driver))
   own = evaluate._masked(clip, hinted, clip)
   expected = lip_hint.draw(evaluate._masked(clip), clip["masks"],
@@ -107,18 +107,106 @@ def test_the_prior_draws_from_the_hint(prior_run, tfds_dir):
   assert np.abs(with_hint - without).max() > 1e-3
 
 
-def test_lipsync_refuses_a_prior_trained_with_the_hint(tmp_path, tfds_dir):
+def test_the_lips_in_canonical_pose_return_to_the_frame(source):
+  s = input_pipeline.sample_example(source, 2, 0, input_pipeline.PipelineConfig(
+      resolution=64, augment=True, fields=("lips", "reference_lips", "clip_index", "start_frame")))
+  assert s["lips"].shape == (5, lip_hint.NUM_POINTS, 3) and s["lips"].dtype == np.float32
+  assert s["reference_lips"].shape == (lip_hint.NUM_POINTS, 3)
+  clip = source[int(s["clip_index"])]
+  for j in range(5):
+    t = int(s["start_frame"]) + j
+    pose = input_pipeline.pose_at(clip, t)
+    np.testing.assert_allclose(lip_hint.posed(s["lips"][j], pose),
+                               np.asarray(clip["landmarks"][t])[list(lip_hint.RING)], atol=1e-3)
+  # The head pose is out: the same clip's lips differ by the mouth's motion, not by the head's.
+  assert np.abs(s["lips"] - s["reference_lips"]).max() < 0.1
+  # render() takes the mesh or its lips alike.
+  points = np.asarray(clip["landmarks"][0])
+  np.testing.assert_array_equal(lip_hint.render(points, 64),
+                                lip_hint.render(points[list(lip_hint.RING)], 64))
+
+
+def test_lipsync_and_its_prior_must_agree_on_the_hint(tmp_path, tfds_dir):
   from configs import lipsync
   from lipsync_jax.training import stages
   (tmp_path / "config.json").write_text(json.dumps({"lip_hint": True}))
   c = lipsync.get_config("tiny")
   c.update(data_dir=tfds_dir, pretrained_prior=str(tmp_path), min_syncnet_accuracy=0.0)
-  with pytest.raises(ValueError, match="lip_hint"):
+  with pytest.raises(ValueError, match="lip_hint=True"):
+    stages.make_trainer(c).init_state(jax.random.key(0))
+  (tmp_path / "config.json").write_text(json.dumps({"lip_hint": False}))
+  c.lip_hint = True
+  with pytest.raises(ValueError, match="lip_hint=False"):
     stages.make_trainer(c).init_state(jax.random.key(0))
   # The command line says so in one line.
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   r = subprocess.run([sys.executable, "-m", "lipsync_jax.train", "--config",
                       "configs/lipsync.py:tiny", "--workdir", str(tmp_path / "run"),
-                      f"--config.data_dir={tfds_dir}", f"--config.pretrained_prior={tmp_path}"],
+                      f"--config.data_dir={tfds_dir}", f"--config.pretrained_prior={tmp_path}",
+                      "--config.lip_hint=True"],
                      cwd=repo, capture_output=True, text=True)
-  assert r.returncode != 0 and "trained with lip_hint" in r.stderr and "Traceback" not in r.stderr
+  assert r.returncode != 0 and "trained with lip_hint=False" in r.stderr
+  assert "Traceback" not in r.stderr
+
+
+def test_lipsync_trains_the_lips_from_audio(hint_lipsync_run):
+  from lipsync_jax.models import labels
+  c, initial, state, result, _ = hint_lipsync_run
+  assert np.isfinite(result.metrics["lips"]) and result.metrics["lips"] > 0
+  changed = {}
+  flat = lambda t: dict(jax.tree_util.tree_flatten_with_path(t)[0])  # noqa: E731
+  before, after = flat(initial["params"]), flat(state["params"])
+  for path, leaf in before.items():
+    label = labels.label_for(tuple(str(getattr(k, "key", k)) for k in path))
+    changed[label] = changed.get(label, False) or bool(np.any(leaf != after[path]))
+  assert changed["lip_motion"] and changed["audio_encoder"] and changed["mals"]
+  assert not changed["synthesis"] and not changed["frame_encoder"]
+
+
+def test_the_decoder_is_shown_the_lips_it_predicts(hint_lipsync_run, tfds_dir):
+  from lipsync_jax import backends, inference
+  backend = backends.checkpoint_backend(hint_lipsync_run[4], batch_size=4)
+  assert backend.meta["lip_hint"]
+  source = input_pipeline.open_split("synthetic_talking_faces", tfds_dir, "test")
+  clip = evaluate._clip(source, 0, 64, "pose", 12)
+  plain = evaluate._masked(clip)
+  drawn = evaluate._masked(clip, backend, clip)
+  inside = clip["masks"][..., 0] > 0
+  assert np.abs(drawn - plain)[~inside].max() == 0 and np.abs(drawn - plain)[inside].max() > 0.4
+  # The predicted lips, drawn in each frame's pose: the stream's masked_crop draws the same.
+  reference_lips = lip_hint.canonical(clip["landmarks"][0], clip["poses"][0])
+  lips = backend.lips(reference_lips, clip["mels"])
+  assert lips.shape == (12, lip_hint.NUM_POINTS, 3)
+  face = type("Face", (), {"crop": clip["frames"][3], "mask": clip["masks"][3, ..., 0],
+                           "pose": clip["poses"][3]})()
+  np.testing.assert_allclose(inference.masked_crop(face, lips[3]), drawn[3], atol=1e-6)
+
+
+def test_inference_and_export_draw_the_predicted_lips(hint_lipsync_run, corpus_dir, tmp_path):
+  import glob
+  from lipsync_jax import backends, export, inference, input_video
+  workdir = hint_lipsync_run[4]
+  backend = backends.checkpoint_backend(workdir, batch_size=4)
+  video = sorted(glob.glob(os.path.join(corpus_dir, "clips", "test_*.mp4")))[0]
+  samples = inference.read_driving_audio(video)[:8000]
+
+  def shown(hint):  # what the decoder is given, with and without the lips drawn
+    backend.meta["lip_hint"] = hint
+    inputs, decode = [], backend.decode
+    backend.decode = lambda masked, codes: inputs.append(masked) or decode(masked, codes)
+    stream = inference.LipSyncStream(backend, input_video.VideoFrames(video, 25),
+                                     inference.Options(batch_size=4))
+    frames = stream.push(samples) + stream.finish()
+    stream.close()
+    del backend.decode
+    assert len(frames) == 12 and not stream._lips  # every predicted frame's lips were used
+    return np.concatenate(inputs)
+
+  without, drawn = shown(False), shown(True)
+  assert (np.abs(drawn - without).max(axis=(1, 2, 3)) > 0.4).all()
+  artifact = str(tmp_path / "model.lsj")
+  export.export(workdir, artifact)
+  exported = backends.exported_backend(artifact, batch_size=4)
+  mels = np.random.default_rng(0).normal(-2, 1, (6, 20, 80)).astype(np.float32)
+  ref = np.zeros((lip_hint.NUM_POINTS, 3), np.float32)
+  np.testing.assert_allclose(exported.lips(ref, mels), backend.lips(ref, mels), atol=1e-5)

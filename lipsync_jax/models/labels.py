@@ -4,6 +4,7 @@
   synthesis          StyleGAN2 synthesis weights (frozen in lip-sync training, trained in adaptation)
   samf               the SaMF convolutions inside the decoder (trained in lip-sync training)
   face_encoder, reference_encoder, audio_encoder, mals
+  lip_motion         audio to the lips drawn for the decoder (with a lip_hint prior; lip-sync)
   frame_encoder      the decoder prior's teacher (trained with the decoder, frozen in lip-sync)
   syncnet            the sync expert (its own stage; frozen when used as a loss)
   discriminator
@@ -12,7 +13,7 @@
 import flax
 
 LABELS = ("mapping", "synthesis", "samf", "face_encoder", "reference_encoder", "audio_encoder",
-          "mals", "frame_encoder", "syncnet", "discriminator")
+          "mals", "lip_motion", "frame_encoder", "syncnet", "discriminator")
 
 
 def label_for(path: tuple[str, ...]) -> str:

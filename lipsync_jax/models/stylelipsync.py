@@ -13,6 +13,10 @@ output by the frame encoder's code of what the mask hides in the real frame:
                                               decoder learns to draw the mouth they describe;
                                               lip-sync learns w~_t -> w*_t
 
+With a prior trained on the mesh's lips drawn into the masked frame (lipsync_jax.lip_hint), the
+lips too come from audio: lips_t = LipMotion(A_t, lips_ref) (models/lip_motion.py), in canonical
+pose; the caller poses and draws them.
+
 Images are float in [-1, 1], NHWC; masked frames are frames * (1 - mask).
 """
 
@@ -20,8 +24,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from lipsync_jax import face_geometry
+from lipsync_jax import face_geometry, lip_hint
 from lipsync_jax.models import encoders, stylegan2
+from lipsync_jax.models.lip_motion import LipMotion
 from lipsync_jax.models.mals import MaLS
 
 
@@ -48,6 +53,7 @@ class StyleLipSync(nn.Module):
     self.audio_encoder = encoders.AudioEncoder(self.num_ws, self.w_dim, tuple(self.audio_widths),
                                                dtype=self.dtype)
     self.mals = MaLS(self.num_ws, self.w_dim)
+    self.lip_motion = LipMotion()
     self.frame_encoder = encoders.FrameEncoder(self.img_resolution, self.num_ws, self.w_dim,
                                                self.code_dim, **kw)
     self.w_avg = self.variable("w_avg", "w_avg", jnp.zeros, (self.w_dim,))
@@ -64,6 +70,15 @@ class StyleLipSync(nn.Module):
     """(N, T, 20, 80) -> a (N, T, L, D)."""
     n, t = mels.shape[:2]
     return self.audio_encoder(mels.reshape((n * t,) + mels.shape[2:])).reshape(n, t, self.num_ws, self.w_dim)
+
+  def predict_lips(self, mels, reference_lips):
+    """(N, T, 20, 80) mel windows and the reference's canonical lips (N, P, 3) -> the frames'
+    canonical lips (N, T, P, 3)."""
+    n, t = mels.shape[:2]
+    ref = jnp.broadcast_to(reference_lips[:, None], (n, t) + reference_lips.shape[1:])
+    lips = self.lip_motion(mels.reshape((n * t,) + mels.shape[2:]),
+                           ref.reshape((n * t,) + reference_lips.shape[1:]))
+    return lips.reshape((n, t) + reference_lips.shape[1:])
 
   def latents(self, w_ref, audio_codes):
     """Smooth video codes w~ (N, T, L, D) from w_ref (N, L, D) and a (N, T, L, D): eqs. 3-4."""
@@ -97,7 +112,8 @@ class StyleLipSync(nn.Module):
   def __call__(self, masked, mels, reference, noise_mode="random"):
     w_ref = self.encode_reference(reference)
     codes = self.latents(w_ref, self.encode_audio(mels))
-    if self.is_initializing():  # creates the frame encoder's parameters too
+    if self.is_initializing():  # creates the frame encoder's and the lips' parameters too
+      self.predict_lips(mels, jnp.zeros((mels.shape[0], lip_hint.NUM_POINTS, 3)))
       self.teacher_latents(w_ref, jnp.zeros_like(masked), jnp.zeros(masked.shape[:-1] + (1,)),
                            jnp.zeros(masked.shape[:2] + (len(face_geometry.MOUTH_SHAPE),)))
     return self.decode(masked, codes, noise_mode)

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from lipsync_jax import input_pipeline, resident_input
+from lipsync_jax import input_pipeline, lip_hint, resident_input
 from lipsync_jax.models import labels as labels_lib
+from lipsync_jax.models import stylelipsync
 from lipsync_jax.training import loop
 
 
@@ -17,6 +18,15 @@ def to_float(images):
 
 def to_uint8(images):
   return jnp.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(jnp.uint8)
+
+
+def masked_input(frames, batch):
+  """The decoder's input: the frames with the lip mask's region grey, the lips drawn in when the
+  batch has a hint (config.lip_hint)."""
+  masked = stylelipsync.mask_frames(frames, batch["masks"])
+  if "hint" in batch:
+    masked = lip_hint.draw(masked, batch["masks"], batch["hint"])
+  return masked
 
 
 def make_iterator(config, source, pipeline_config, process_index, process_count, start_step,

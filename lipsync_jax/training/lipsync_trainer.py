@@ -20,10 +20,11 @@ import optax
 from absl import logging
 
 from lipsync_jax import checkpoints, input_pipeline
-from lipsync_jax.models import lpips, stylelipsync, syncnet
+from lipsync_jax.models import lip_motion, lpips, stylelipsync, syncnet
 from lipsync_jax.training import common, losses, loop, syncnet_trainer
 
-LIPSYNC_TRAINED = ("samf", "face_encoder", "reference_encoder", "audio_encoder", "mals")
+LIPSYNC_TRAINED = ("samf", "face_encoder", "reference_encoder", "audio_encoder", "mals",
+                   "lip_motion")
 
 
 def make_model(config) -> stylelipsync.StyleLipSync:
@@ -54,25 +55,34 @@ def trained_labels(config, default):
 
 def load_pretrained_model(workdir, params, consts):
   """The params and consts of a decoder-prior, lip-sync or adaptation run into this model's; its
-  shapes must be this config's (one model tree for all three stages)."""
+  shapes must be this config's (one model tree for all three stages). A module the run's version
+  of the model did not have (lip_motion before it existed) keeps this model's initialisation."""
   tree = checkpoints.load_tree(workdir)
   shapes = lambda t: jax.tree_util.tree_map(jnp.shape, t)  # noqa: E731
+  missing = sorted(set(params) - set(tree["params"]))
+  if missing:
+    logging.info("%s has no %s: initialised", workdir, ", ".join(missing))
+    tree["params"] = {**tree["params"], **{k: jax.device_get(params[k]) for k in missing}}
   if shapes(tree["params"]) != shapes(jax.device_get(params)):
     raise ValueError(f"{workdir}: its model's parameters differ in shape from this config's "
                      "model (resolution, channels, w_dim or code_dim)")
   return tree["params"], tree["consts"]
 
 
-def refuse_lip_hint(workdir):
-  """A decoder trained with the mesh's lips drawn in (lip_hint) draws its mouth from them, and
-  nothing predicts them from audio yet: lip-sync on it would drive the mouth with no hint at all."""
+def check_lip_hint(config, workdir):
+  """A decoder trained with the mesh's lips drawn in (lip_hint) draws its mouth from them, one
+  trained without ignores them: the stages built on a run must agree with it."""
   path = os.path.join(workdir, "config.json")
-  if os.path.exists(path):
-    with open(path) as f:
-      if json.load(f).get("lip_hint"):
-        raise ValueError(f"{workdir} was trained with lip_hint (the mesh's lips drawn into the "
-                         "masked frame), which lip-sync cannot yet predict from audio: start from "
-                         "a prior trained without it")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    trained = bool(json.load(f).get("lip_hint", False))
+  if trained != bool(config.get("lip_hint", False)):
+    raise ValueError(f"{workdir} was trained with lip_hint={trained} (the mesh's lips drawn into "
+                     f"the masked frame): set config.lip_hint={trained} to build on it")
+  if trained and config.get("lambda_reg", 0.0):
+    raise ValueError("R_sync (lambda_reg) drives the decoder by other clips' audio, whose lips "
+                     "are not drawn in training yet: set config.lambda_reg=0 with lip_hint")
 
 
 class LipSyncTrainer(common.DecoderSteps):
@@ -104,7 +114,7 @@ class LipSyncTrainer(common.DecoderSteps):
     k_model, k_noise, k_sync = jax.random.split(rng, 3)
     pretrained = cfg.get("pretrained_lipsync") or cfg.get("pretrained_prior")
     if pretrained:
-      refuse_lip_hint(pretrained)
+      check_lip_hint(cfg, pretrained)
     if "synthesis" not in self.trained and not (pretrained or cfg.get("pretrained_stylegan")):
       raise ValueError("the synthesis network is frozen but no pretrained decoder is given: set "
                        "config.pretrained_prior (or pretrained_stylegan / pretrained_lipsync), or "
@@ -174,6 +184,10 @@ class LipSyncTrainer(common.DecoderSteps):
     needed = {"frames", "masks", "mels", "reference"}
     if self.uses_teacher:
       needed.add("mouth_shape")
+    if self.config.get("lip_hint") and self.decodes:
+      needed.add("hint")
+    if self.config.get("lip_hint") and self.config.get("lambda_lips", 0.0):
+      needed |= {"lips", "reference_lips"}
     return tuple(sorted(needed))
 
   def _embed(self, sync_params, frames, mel):
@@ -192,7 +206,7 @@ class LipSyncTrainer(common.DecoderSteps):
     cfg = self.config
     frames = common.to_float(batch["frames"])
     t = frames.shape[1]
-    masked = stylelipsync.mask_frames(frames, batch["masks"])
+    masked = common.masked_input(frames, batch)  # the true lips drawn in with lip_hint
     reference = common.to_float(batch["reference"])
     variables = {"params": params, **state["consts"]}
     apply = lambda *a, **k: self.model.apply(variables, *a, **k)  # noqa: E731
@@ -213,6 +227,12 @@ class LipSyncTrainer(common.DecoderSteps):
           (codes - codes.mean(axis=1, keepdims=True)) -
           (teacher - teacher.mean(axis=1, keepdims=True))).mean() / jnp.maximum(spread, 1e-12)
       loss = loss + cfg.lambda_latent * metrics["latent"]
+    if "lips" in batch:  # audio to the lips the decoder is shown (config.lip_hint)
+      pred_lips = apply(batch["mels"], batch["reference_lips"], method=self.model.predict_lips)
+      metrics["lips"] = lip_motion.lips_loss(pred_lips, batch["lips"])
+      metrics["lips_opening_error"] = jnp.abs(lip_motion.inner_opening(pred_lips) -
+                                              lip_motion.inner_opening(batch["lips"])).mean()
+      loss = loss + cfg.lambda_lips * metrics["lips"]
     if self.decodes:
       # The image losses decode the audio-driven codes, or with image_codes="teacher" (adaptation
       # on a prior) the prior's codes of the real frames, which describe the mouth exactly.
@@ -245,7 +265,7 @@ class LipSyncTrainer(common.DecoderSteps):
 
   def _samples(self, state, batch):
     frames = common.to_float(batch["frames"])
-    masked = stylelipsync.mask_frames(frames, batch["masks"])
+    masked = common.masked_input(frames, batch)
     variables = {"params": state["params"], **state["consts"]}
     apply = lambda *a, **k: self.model.apply(variables, *a, **k)  # noqa: E731
     w_ref = apply(common.to_float(batch["reference"]), method=self.model.encode_reference)

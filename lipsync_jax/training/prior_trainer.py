@@ -16,7 +16,7 @@ code learned from pixels alone carried almost none of the mouth and the decoder 
 it (models.encoders.FrameEncoder).
 With config.lip_hint the mesh's lips are also drawn into the masked frame (lipsync_jax.lip_hint):
 the decoder then sees where the mouth is and how open, and learned to draw it in 16,000 faces at
-64x64 where it had not without (docs/history.md); lip-sync cannot predict the hint from audio yet.
+64x64 where it had not without (docs/history.md); lip-sync learns to predict the lips from audio.
 Trained: the synthesis network, SaMF, the face, reference and frame encoders. Lip-sync then starts
 from this run (config.pretrained_prior) with the synthesis frozen and learns w~_t -> w*_t.
 """
@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lipsync_jax import input_pipeline, lip_hint
-from lipsync_jax.models import lpips, stylelipsync
+from lipsync_jax import input_pipeline
+from lipsync_jax.models import lpips
 from lipsync_jax.training import common, lipsync_trainer, losses, loop
 
 PRIOR_TRAINED = ("synthesis", "samf", "face_encoder", "reference_encoder", "frame_encoder")
@@ -78,7 +78,7 @@ class PriorTrainer(common.DecoderSteps):
     w_ref = apply(common.to_float(batch["reference"]), method=self.model.encode_reference)
     codes = apply(w_ref, frames, batch["masks"], batch["mouth_shape"],
                   method=self.model.teacher_latents)
-    masked = masked_input(frames, batch)
+    masked = common.masked_input(frames, batch)
     if rng is None:
       return apply(masked, codes, noise_mode="const", method=self.model.decode), {}
     pred, inter = apply(masked, codes, rngs={"noise": rng}, method=self.model.decode,
@@ -98,17 +98,8 @@ class PriorTrainer(common.DecoderSteps):
     pred, _ = self.reconstruct(state["params"], state["consts"], batch)
     frames = common.to_float(batch["frames"])
     row = lambda x: common.to_uint8(x[:4, x.shape[1] // 2])  # noqa: E731
-    return {"masked": row(masked_input(frames, batch)), "reconstructed": row(pred),
+    return {"masked": row(common.masked_input(frames, batch)), "reconstructed": row(pred),
             "ground_truth": row(frames)}
-
-
-def masked_input(frames, batch):
-  """The decoder's input: the frames with the lip mask's region grey, the lips drawn in when the
-  batch has a hint (config.lip_hint)."""
-  masked = stylelipsync.mask_frames(frames, batch["masks"])
-  if "hint" in batch:
-    masked = lip_hint.draw(masked, batch["masks"], batch["hint"])
-  return masked
 
 
 def mouth_shape_stats(source, clips: int = 64) -> dict:
