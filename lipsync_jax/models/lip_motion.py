@@ -5,8 +5,8 @@ from speech.
 
 A_t is frame t's 0.2 s log-mel window (20x80), lips_ref the reference frame's lips in canonical
 pose (40 points, xyz; lip_hint.canonical), lips_t frame t's in canonical pose: the head's pose is
-taken out, so a few thousand steps on a handful of identities carry to new ones (opening r = 0.80
-on a held-out person, docs/history.md), and inference puts the prediction back into each frame's
+taken out, so what a few identities teach carries to new ones (the demo's 300 lip-sync steps: the
+held-out person's inner-lip opening at r = 0.78 over 12 clips, docs/history.md), and inference puts the prediction back into each frame's
 pose (lip_hint.posed). Three stride-2 convolutions read the window, two dense layers mix it with the
 reference's shape; the output is the change from the reference, so the person's lips stay theirs.
 """
