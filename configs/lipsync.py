@@ -31,7 +31,7 @@ def get_config(variant="proof128"):
   c.mouth_crop = 0.5
   c.lambda_opening = 0.0  # not in the paper: the SyncNet tower's mouth opening
   # On a prior trained with the mesh's lips drawn in (configs/prior.py lip_hint; must match it):
-  # the true lips drawn into the decoder's input, and the audio-to-lips network trained at lambda_lips.
+  # the true lips drawn into the decoder's input, the audio-to-lips network trained at lambda_lips.
   c.lip_hint = False
   c.lambda_lips = 1.0
   c.learning_rate = 1e-4 if paper else 1e-3

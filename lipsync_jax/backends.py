@@ -1,6 +1,7 @@
 """The model as four functions on numpy arrays (lipsync_jax.export): encode_reference, audio_w,
-mals and decode (and lips, for a model trained with lip_hint), from a training run (jitted model code) or from an exported artifact
-(deserialized StableHLO: jax and numpy only, no model code imported)."""
+mals and decode (and lips, for a model trained with lip_hint), from a training run (jitted model
+code) or from an exported artifact (deserialized StableHLO: jax and numpy only, no model code
+imported)."""
 
 import io
 import json

@@ -1,14 +1,15 @@
-"""Audio to lips (not in the paper): the mouth the decoder is shown (lipsync_jax.lip_hint), predicted
-from speech.
+"""Audio to lips (not in the paper): the mouth the decoder is shown (lipsync_jax.lip_hint),
+predicted from speech.
 
   lips_t = lips_ref + 0.1 * MLP(CNN(A_t), 10 * (lips_ref - mean(lips_ref)))
 
 A_t is frame t's 0.2 s log-mel window (20x80), lips_ref the reference frame's lips in canonical
 pose (40 points, xyz; lip_hint.canonical), lips_t frame t's in canonical pose: the head's pose is
 taken out, so what a few identities teach carries to new ones (the demo's 300 lip-sync steps: the
-held-out person's inner-lip opening at r = 0.78 over 12 clips, docs/history.md), and inference puts the prediction back into each frame's
-pose (lip_hint.posed). Three stride-2 convolutions read the window, two dense layers mix it with the
-reference's shape; the output is the change from the reference, so the person's lips stay theirs.
+held-out person's inner-lip opening at r = 0.78 over 12 clips, docs/history.md), and inference
+puts the prediction back into each frame's pose (lip_hint.posed). Three stride-2 convolutions read
+the window, two dense layers mix it with the reference's shape; the output is the change from the
+reference, so the person's lips stay theirs.
 """
 
 import flax.linen as nn
