@@ -178,12 +178,16 @@ def test_label_tree_is_pinned(model_and_vars):
   assert tree["mals"]["conv_a"]["conv"]["kernel"] == "mals"
   assert set(jax.tree_util.tree_leaves(tree)) == {
       "synthesis", "samf", "face_encoder", "reference_encoder", "audio_encoder", "mals",
-      "frame_encoder"}
+      "lip_motion", "frame_encoder"}
   counts = labels.count_by_label(variables["params"])
   # SaMF: per block from 8x8, a 3x3xCx1 weight, a bias and an affine (w_dim x C + C).
   c = {4: 32, 8: 32, 16: 32}
   assert counts["samf"] == sum(9 * c[r] + 1 + 32 * c[r] + c[r] for r in (4, 8, 16))
   assert counts["mals"] == 2 * model_and_vars[0].num_ws * (3 * 32 * 32 + 32)
+  # Lips from audio: 3 stride-2 3x3 convolutions (20x80 -> 3x10x128), 2 dense of 256, 40 points.
+  convs = 9 * 1 * 32 + 32 + 9 * 32 * 64 + 64 + 9 * 64 * 128 + 128
+  dense = (3 * 10 * 128 + 120) * 256 + 256 + 256 * 256 + 256 + 256 * 120 + 120
+  assert counts["lip_motion"] == convs + dense
   with pytest.raises(ValueError):
     labels.label_for(("unknown", "kernel"))
 
