@@ -273,7 +273,7 @@ def test_adaptation_trains_the_decoder_only(lipsync_run, prepared_dir, tmp_path,
   after = jax.device_get(result.state)["params"]
   assert ("r_sync" in result.metrics) == bool(lambda_reg) and np.isfinite(result.metrics["loss"])
   assert not _leaves_equal(initial["params"]["synthesis"]["b64"]["conv1"], after["synthesis"]["b64"]["conv1"])
-  for part in ("face_encoder", "reference_encoder", "audio_encoder", "mals"):
+  for part in ("face_encoder", "reference_encoder", "audio_encoder", "mals", "lip_motion"):
     assert _leaves_equal(initial["params"][part], after[part]), part
   assert {x.dtype for x in jax.tree_util.tree_leaves(after)} == {np.dtype("float32")}
   assert convs == {(dtype, dtype)}, convs  # the decoder's (and R_sync's SyncNet's) convolutions

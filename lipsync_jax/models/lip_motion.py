@@ -23,6 +23,7 @@ NUM_OUTER = len(face_geometry.LIPS_UPPER_OUTER) + len(face_geometry.LIPS_LOWER_O
 class LipMotion(nn.Module):
   widths: tuple = (32, 64, 128)
   hidden: int = 256
+  dtype: jnp.dtype = jnp.float32  # compute (parameters and the output stay float32)
 
   @nn.compact
   def __call__(self, mels, reference_lips):
@@ -30,12 +31,13 @@ class LipMotion(nn.Module):
     n, p = reference_lips.shape[:2]
     x = mels[..., None]
     for ch in self.widths:
-      x = nn.relu(nn.Conv(ch, (3, 3), (2, 2))(x))
+      x = nn.relu(nn.Conv(ch, (3, 3), (2, 2), dtype=self.dtype)(x))
     centred = reference_lips - reference_lips.mean(axis=1, keepdims=True)
-    h = jnp.concatenate([x.reshape(n, -1), 10.0 * centred.reshape(n, -1)], axis=-1)
-    h = nn.relu(nn.Dense(self.hidden)(h))
-    h = nn.relu(nn.Dense(self.hidden)(h))
-    return reference_lips + 0.1 * nn.Dense(p * 3)(h).reshape(n, p, 3)
+    h = jnp.concatenate([x.reshape(n, -1), 10.0 * centred.reshape(n, -1).astype(x.dtype)], -1)
+    h = nn.relu(nn.Dense(self.hidden, dtype=self.dtype)(h))
+    h = nn.relu(nn.Dense(self.hidden, dtype=self.dtype)(h))
+    delta = nn.Dense(p * 3, dtype=self.dtype)(h).astype(jnp.float32)
+    return reference_lips + 0.1 * delta.reshape(n, p, 3)
 
 
 def inner_opening(lips):

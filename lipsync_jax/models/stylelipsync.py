@@ -53,7 +53,7 @@ class StyleLipSync(nn.Module):
     self.audio_encoder = encoders.AudioEncoder(self.num_ws, self.w_dim, tuple(self.audio_widths),
                                                dtype=self.dtype)
     self.mals = MaLS(self.num_ws, self.w_dim)
-    self.lip_motion = LipMotion()
+    self.lip_motion = LipMotion(dtype=self.dtype)
     self.frame_encoder = encoders.FrameEncoder(self.img_resolution, self.num_ws, self.w_dim,
                                                self.code_dim, **kw)
     self.w_avg = self.variable("w_avg", "w_avg", jnp.zeros, (self.w_dim,))
