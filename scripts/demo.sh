@@ -47,7 +47,7 @@ VIDEO=$(ls "$DIR"/synthetic/clips/test_*.mp4 | head -1)
 SPEECH=$(ls "$DIR"/synthetic/clips/test_*.mp4 | sed -n 5p)
 echo "== 5/7 few-shot adaptation to 4 clips of the held-out person -> $DIR/adapted"
 "${TRAIN[@]}" --config configs/adaptation.py:proof128 --workdir "$DIR/adapted" "${COMMON[@]}" \
-    --config.num_steps="${DEMO_ADAPT_STEPS:-100}" --config.target="$TARGET" \
+    --config.num_steps="${DEMO_ADAPT_STEPS:-50}" --config.target="$TARGET" \
     --config.pretrained_lipsync="$DIR/lipsync" --config.lambda_reg=0 --config.lip_hint=True
 echo "== 6/7 lip-sync $(basename "$VIDEO") to the speech of $(basename "$SPEECH")"
 INFER=(quiet $PY -m lipsync_jax.infer --video "$VIDEO" --audio "$SPEECH")
