@@ -45,10 +45,15 @@ def _start_workers(args, num_processes, devices, log_dir):
   workers = []
   for i in range(num_processes):
     log = os.path.join(log_dir, f"log_{num_processes}_{i}.txt")
+    # Each process's own persistent compilation cache: a resumed stage reuses the executables
+    # its first run compiled, as a restarted pod job does with a cache directory.
+    cache = os.path.join(log_dir, f"jax_cache_{num_processes}_{i}")
     with open(log, "w") as out:
       workers.append((subprocess.Popen(
           [sys.executable, os.path.join(REPO, "tests", "multihost_worker.py"), *args], cwd=REPO,
-          env=dict(env, JAX_PROCESS_ID=str(i)), stdout=out, stderr=subprocess.STDOUT), log))
+          env=dict(env, JAX_PROCESS_ID=str(i), JAX_COMPILATION_CACHE_DIR=cache,
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0"),
+          stdout=out, stderr=subprocess.STDOUT), log))
   return workers
 
 
