@@ -31,8 +31,8 @@ echo "== 3/7 decoder prior (autoencoding, the mesh's lips drawn in) -> $DIR/prio
 # Batch 8, not the recipe's 16: in the same minutes 1000 steps of 8 drew a mouth where 700 of 16
 # drew none; with the lips drawn in (lip_hint) at lr 6e-3 it draws the held-out person's mouth
 # from the true codes at r = 0.74. The mouth LPIPS on a 48-pixel square (mouth_crop 0.375, the
-# lips and a margin), not 64: 0.56 of its FLOPs, the prior 18 -> 15 minutes, and the held-out r
-# rose (without that LPIPS it fell to 0.52; docs/history.md).
+# lips and a margin), not 64: 0.56 of its FLOPs, the prior 18 -> 14 minutes, the adapted held-out
+# r 0.72-0.79 / 0.77 against 0.76 / 0.71 (without that LPIPS 0.52 / 0.54; docs/history.md).
 "${TRAIN[@]}" --config configs/prior.py:proof128 --workdir "$DIR/prior" "${COMMON[@]}" \
     --config.num_steps="${DEMO_PRIOR_STEPS:-1000}" --config.batch_size=8 \
     --config.lip_hint=True --config.learning_rate=6e-3 --config.mouth_crop=0.375

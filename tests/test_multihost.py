@@ -45,9 +45,10 @@ def _start_workers(args, num_processes, devices, log_dir):
   workers = []
   for i in range(num_processes):
     log = os.path.join(log_dir, f"log_{num_processes}_{i}.txt")
-    # Each process's own persistent compilation cache: a resumed stage reuses the executables
-    # its first run compiled, as a restarted pod job does with a cache directory.
-    cache = os.path.join(log_dir, f"jax_cache_{num_processes}_{i}")
+    # A persistent compilation cache shared by the run's processes (JAX writes it from process 0
+    # only, every process reads it): a resumed stage reuses the executables its first run
+    # compiled, as a restarted pod job does with a cache directory.
+    cache = os.path.join(log_dir, f"jax_cache_{num_processes}")
     with open(log, "w") as out:
       workers.append((subprocess.Popen(
           [sys.executable, os.path.join(REPO, "tests", "multihost_worker.py"), *args], cwd=REPO,
