@@ -38,23 +38,22 @@ def _start_workers(args, num_processes, devices, log_dir):
   """The worker in `num_processes` processes of `devices` CPU devices each: [(process, log)]."""
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
              XLA_FLAGS=("--xla_backend_optimization_level=0 "
-                        f"--xla_force_host_platform_device_count={devices}"))
+                        f"--xla_force_host_platform_device_count={devices}"),
+             # A persistent compilation cache shared by the run's processes (JAX writes it from
+             # process 0 only, every process reads it): a resumed stage reuses the executables
+             # its first run compiled, as a restarted pod job does with a cache directory.
+             JAX_COMPILATION_CACHE_DIR=os.path.join(log_dir, f"jax_cache_{num_processes}"),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   if num_processes > 1:
     env.update(JAX_COORDINATOR_ADDRESS=f"localhost:{_free_port()}",
                JAX_NUM_PROCESSES=str(num_processes))
   workers = []
   for i in range(num_processes):
     log = os.path.join(log_dir, f"log_{num_processes}_{i}.txt")
-    # A persistent compilation cache shared by the run's processes (JAX writes it from process 0
-    # only, every process reads it): a resumed stage reuses the executables its first run
-    # compiled, as a restarted pod job does with a cache directory.
-    cache = os.path.join(log_dir, f"jax_cache_{num_processes}")
     with open(log, "w") as out:
       workers.append((subprocess.Popen(
           [sys.executable, os.path.join(REPO, "tests", "multihost_worker.py"), *args], cwd=REPO,
-          env=dict(env, JAX_PROCESS_ID=str(i), JAX_COMPILATION_CACHE_DIR=cache,
-                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0"),
-          stdout=out, stderr=subprocess.STDOUT), log))
+          env=dict(env, JAX_PROCESS_ID=str(i)), stdout=out, stderr=subprocess.STDOUT), log))
   return workers
 
 
