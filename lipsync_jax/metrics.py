@@ -50,14 +50,12 @@ def lse(visual: np.ndarray, audio: np.ndarray) -> tuple[float, float, int]:
   return float(means[best]), float(np.median(finite) - means[best]), list(OFFSETS)[best]
 
 
-def lip_distance(lm, generated, real) -> tuple[float, int]:
-  """LMD: mean distance of MediaPipe lip landmarks (pixels of the 256 crop) over the frames where
-  the mesh is found in both; and that number of frames (LMD is NaN when it is 0)."""
-  dists = []
-  for g, r in zip(generated, real):
-    pg, pr = lm(g), lm(r)
-    if pg is not None and pr is not None:
-      dists.append(np.linalg.norm(pg[LIP_LANDMARKS, :2] - pr[LIP_LANDMARKS, :2], axis=-1).mean())
+def lip_distance(generated, real) -> tuple[float, int]:
+  """LMD from the MediaPipe meshes (`landmarks`) of generated and real frames: the mean distance of
+  their lip landmarks (pixels of the 256 crop) over the frames where the mesh is found in both;
+  and that number of frames (LMD is NaN when it is 0)."""
+  dists = [np.linalg.norm(pg[LIP_LANDMARKS, :2] - pr[LIP_LANDMARKS, :2], axis=-1).mean()
+           for pg, pr in zip(generated, real) if pg is not None and pr is not None]
   return (float(np.mean(dists)) if dists else float("nan")), len(dists)
 
 
@@ -132,10 +130,12 @@ class SyncNetEmbedder:
         syncnet.SyncNet(config["syncnet"]["embed_dim"], config["syncnet"]["width"]), params).embed
 
 
-def mouth_openings(lm: Landmarks, frames) -> np.ndarray:
-  """Mouth opening per frame (NaN where MediaPipe finds no face)."""
-  out = []
-  for f in frames:
-    pts = lm(f)
-    out.append(np.nan if pts is None else fg.inner_lip_opening(pts))
-  return np.array(out)
+def landmarks(lm: Landmarks, frames) -> list:
+  """The MediaPipe mesh of each frame, None where no face is found: computed once per clip for
+  both the mouth opening and LMD."""
+  return [lm(f) for f in frames]
+
+
+def mouth_openings(meshes) -> np.ndarray:
+  """Mouth opening per frame from its mesh (`landmarks`; NaN where no face was found)."""
+  return np.array([np.nan if p is None else fg.inner_lip_opening(p) for p in meshes])

@@ -278,9 +278,10 @@ def test_evaluate_reports_the_six_metrics(workdir, tfds_dir, tmp_path):
   first = first.decode() if isinstance(first, bytes) else str(first)
   r = _cli("-m", "lipsync_jax.evaluate", "--checkpoint", workdir, "--syncnet", workdir,
            "--data_dir", tfds_dir, "--split", "train", "--num_clips", "2", "--max_frames", "12",
-           "--output_dir", str(tmp_path), "--quiet", "--exclude", first)
+           "--output_dir", str(tmp_path), "--quiet", "--exclude", first, "--csim_every", "5")
   assert r.returncode == 0, r.stderr
   report = json.loads((tmp_path / "report.json").read_text())
+  assert report["csim_every"] == 5 and "on one generated frame in 5" in r.stdout
   assert len(report["clips"]) == 2 and first not in {row["clip"] for row in report["clips"]}
   s = report["summary"]
   for key in ("psnr", "ssim", "lse_d", "lse_c", "csim"):
@@ -311,8 +312,11 @@ def test_metric_definitions(clips):
   assert 0.4 < window < 0.6
   img = next(media.iter_frames(clips["held_out"], 25))
   assert metrics.psnr(img, img) == float("inf") and metrics.ssim(img, img) == 1.0
-  lm = metrics.Landmarks()
-  assert metrics.lip_distance(lm, [img], [img]) == (0.0, 1)
+  mesh = metrics.landmarks(metrics.Landmarks(), [img, np.zeros_like(img)])
+  assert mesh[1] is None  # no face
+  assert metrics.lip_distance(mesh, mesh) == (0.0, 1)
+  opening = metrics.mouth_openings(mesh)
+  assert opening[0] > 0 and np.isnan(opening[1])
   noisy = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
   assert 20 < metrics.psnr(noisy, img) < 25
   track = np.sin(np.arange(60) / 3.0)
