@@ -133,11 +133,13 @@ def piecewise_affine_warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray,
   for i, tri in enumerate(fixed):
     cv2.fillConvexPoly(index, tri, int(i), lineType=cv2.LINE_8, shift=4)
   affine = np.concatenate([affine, np.array([[[1, 0], [0, 1], [0, 0]]], np.float64)])
-  a = affine[index].astype(np.float32)  # (h, w, 3, 2)
+  affine = affine.astype(np.float32)
   ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-  map_xy = xs[..., None] * a[..., 0, :] + ys[..., None] * a[..., 1, :] + a[..., 2, :]
-  return cv2.remap(image, map_xy[..., 0], map_xy[..., 1], cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_REFLECT101)
+  # Each source coordinate from its own (h, w, 3) gather of [x y 1]'s coefficients: contiguous,
+  # twice as fast as slicing one (h, w, 3, 2) gather, the same float32 arithmetic.
+  map_x, map_y = (xs * a[..., 0] + ys * a[..., 1] + a[..., 2]
+                  for a in (affine[:, :, 0][index], affine[:, :, 1][index]))
+  return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
 
 
 def _poly_mask(shape, points: np.ndarray) -> np.ndarray:
@@ -147,18 +149,28 @@ def _poly_mask(shape, points: np.ndarray) -> np.ndarray:
 
 
 def paint_mouth(frame: np.ndarray, pts: np.ndarray, teeth_shade: float) -> np.ndarray:
-  """Paints the mouth interior inside the inner lip contour: cavity, upper and lower teeth, tongue."""
+  """Paints the mouth interior inside the inner lip contour: cavity, upper and lower teeth, tongue.
+
+  Only the box around the inner lips is touched: the cavity, which bounds every layer, lies inside
+  it with a margin wider than its antialiased edge and the 3x3 blur, so the pixels are those of
+  painting over the whole frame (17 ms a 384x384 frame there, a third of the corpus's time)."""
   ring = pts[list(fg.INNER_LIP_RING), :2]
   x, y = ring[:, 0], ring[:, 1]
   area = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
   if area < 4.0:
     return frame
-  shape = frame.shape[:2]
+  margin = 4
+  h, w = frame.shape[:2]
+  x0, y0 = max(int(np.floor(x.min())) - margin, 0), max(int(np.floor(y.min())) - margin, 0)
+  x1, y1 = min(int(np.ceil(x.max())) + margin + 1, w), min(int(np.ceil(y.max())) + margin + 1, h)
+  shape = (y1 - y0, x1 - x0)
+  pts = pts[:, :2] - [x0, y0]  # box coordinates: whole pixels, so the same subpixel positions
+  ring = pts[list(fg.INNER_LIP_RING)]
   cavity = _poly_mask(shape, ring)
-  mouth_w = np.linalg.norm(pts[fg.MOUTH_CORNERS[3], :2] - pts[fg.MOUTH_CORNERS[2], :2])
-  opening = np.linalg.norm(pts[fg.LOWER_LIP_INNER_MID, :2] - pts[fg.UPPER_LIP_INNER_MID, :2])
-  upper = pts[list(fg.LIPS_UPPER_INNER), :2]
-  lower = pts[list(fg.LIPS_LOWER_INNER), :2]
+  mouth_w = np.linalg.norm(pts[fg.MOUTH_CORNERS[3]] - pts[fg.MOUTH_CORNERS[2]])
+  opening = np.linalg.norm(pts[fg.LOWER_LIP_INNER_MID] - pts[fg.UPPER_LIP_INNER_MID])
+  upper = pts[list(fg.LIPS_UPPER_INNER)]
+  lower = pts[list(fg.LIPS_LOWER_INNER)]
   tooth = min(0.09 * mouth_w, 0.4 * opening + 0.5)
   upper_teeth = np.concatenate([upper, upper[::-1] + [0, tooth]])
   lower_teeth = np.concatenate([lower, lower[::-1] - [0, 0.4 * tooth * min(1.0, opening / (0.25 * mouth_w))]])
@@ -169,14 +181,16 @@ def paint_mouth(frame: np.ndarray, pts: np.ndarray, teeth_shade: float) -> np.nd
               (int(0.3 * mouth_w * 16), int(0.3 * opening * 16)), 0, 0, 360, 1.0, -1,
               cv2.LINE_AA, 4)
   tongue = tongue * cavity * (1 - teeth)
-  out = frame.astype(np.float32)
-  layer = np.empty_like(out)
+  box = frame[y0:y1, x0:x1].astype(np.float32)
+  layer = np.empty_like(box)
   layer[:] = (48, 16, 20)
   layer = layer * (1 - tongue[..., None]) + np.array([150, 62, 70]) * tongue[..., None]
   layer = layer * (1 - teeth[..., None]) + np.array([232, 226, 212]) * teeth_shade * teeth[..., None]
   layer = cv2.GaussianBlur(layer, (3, 3), 0)
-  out = out * (1 - cavity[..., None]) + layer * cavity[..., None]
-  return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+  box = box * (1 - cavity[..., None]) + layer * cavity[..., None]
+  out = frame.copy()
+  out[y0:y1, x0:x1] = np.clip(box + 0.5, 0, 255).astype(np.uint8)
+  return out
 
 
 def _smooth_noise(rng, num_frames, fps, max_abs):
