@@ -32,7 +32,7 @@ def get_config():
   c.dtype = "float32"
   c.model = ml_collections.ConfigDict(dict(
       resolution=256, z_dim=512, w_dim=512, channel_base=16384, channel_max=512,
-      face_stem_channels=32, code_dim=32, audio_widths=(64, 128, 256, 512), frame_crop=0.625))
+      face_stem_channels=32, code_dim=32, audio_widths=(64, 128, 256, 512)))
   c.syncnet = ml_collections.ConfigDict(dict(embed_dim=512, width=1.0))
   return c
 
@@ -40,22 +40,16 @@ def get_config():
 # The model sizes of the decoder-prior recipe: one model tree for the prior, lip-sync and
 # adaptation stages of a size (their checkpoints load into each other). code_dim: the frame
 # encoder's learned numbers beside the mouth's shape (0: the shape alone; measured worse on the
-# synthetic corpus, docs/history.md). frame_crop: the side of the square around the lip mask the
-# frame encoder reads, as a fraction of the frame's (the pose-aware mask spans at most 0.43 x 0.57
-# of it on the synthetic corpus; 0: the whole frame, as runs before December 3 were trained).
+# synthetic corpus, docs/history.md).
 MODELS = {
     "tiny": dict(resolution=64, w_dim=64, channel_base=1024, channel_max=64,
-                 face_stem_channels=16, code_dim=4, audio_widths=(32, 64, 128, 256),
-                 frame_crop=0.625),
+                 face_stem_channels=16, code_dim=4, audio_widths=(32, 64, 128, 256)),
     "proof128": dict(resolution=128, w_dim=64, channel_base=2048, channel_max=64,
-                     face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256),
-                     frame_crop=0.625),
+                     face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256)),
     "gpu128": dict(resolution=128, w_dim=64, channel_base=2048, channel_max=64,
-                   face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256),
-                   frame_crop=0.625),
+                   face_stem_channels=16, code_dim=16, audio_widths=(32, 64, 128, 256)),
     "vox256": dict(resolution=256, w_dim=512, channel_base=16384, channel_max=512,
-                   face_stem_channels=32, code_dim=64, audio_widths=(64, 128, 256, 512),
-                   frame_crop=0.625),
+                   face_stem_channels=32, code_dim=64, audio_widths=(64, 128, 256, 512)),
 }
 # The SyncNet each size's lip-sync stage loads (configs/syncnet_*.py train them).
 SYNCNETS = {"tiny": dict(embed_dim=128, width=0.25), "proof128": dict(embed_dim=128, width=0.25),

@@ -172,7 +172,7 @@ def mouth_strip(real: np.ndarray, generated: np.ndarray, masks: np.ndarray, colu
                 step: int = 2, size: int = 64) -> np.ndarray:
   """Real (top) and generated (bottom) mouths side by side, every `step`-th frame from the start of
   a clip's speech: squares of half the crop's side centred on each frame's lip mask, `size` px."""
-  from lipsync_jax.models import ops
+  from lipsync_jax.training import losses
   import jax.numpy as jnp
   r = real.shape[1]
   moving = np.flatnonzero(np.abs(np.diff(real.astype(np.float32), axis=0)).mean(axis=(1, 2, 3)))
@@ -180,8 +180,8 @@ def mouth_strip(real: np.ndarray, generated: np.ndarray, masks: np.ndarray, colu
   index = np.arange(first, min(len(real), first + columns * step), step)
   rows = []
   for images in (real, generated):
-    crops = np.asarray(ops.mouth_crops(jnp.asarray(images[index]), jnp.asarray(masks[index]),
-                                       r // 2))
+    crops = np.asarray(losses.mouth_crops(jnp.asarray(images[index]), jnp.asarray(masks[index]),
+                                          r // 2))
     rows.append(np.concatenate([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA)
                                 for c in crops], 1))
   return np.concatenate(rows, 0)

@@ -67,28 +67,6 @@ def test_teacher_codes_see_only_what_the_mask_hides(model_and_vars):
                              variables["w_avg"]["w_avg"], atol=1e-5)
 
 
-def test_teacher_codes_read_the_square_around_the_mask():
-  # With frame_crop the frame encoder reads the square of that fraction of the side centred on the
-  # mask: the same mouth moved with its mask gives the same code; the crop is all it reads.
-  model = stylelipsync.StyleLipSync(**TINY, frame_crop=0.5)
-  assert model.frame_crop_size == 16
-  frames, mels, ref = _inputs(6)
-  variables = jax.jit(functools.partial(model.init, noise_mode="const"))(
-      {"params": jax.random.key(0), "noise": jax.random.key(0)}, frames, mels, ref)
-  masks = jnp.zeros((2, 5, 32, 32, 1)).at[:, :, 16:24, 8:20].set(1.0)
-  shapes = jax.random.uniform(jax.random.key(9), (2, 5, 7))
-  w_ref = jnp.zeros((2, model.num_ws, 32))
-  teacher = jax.jit(lambda f, m: model.apply(variables, w_ref, f, m, shapes,
-                                             method=model.teacher_latents))
-  codes = teacher(frames, masks)
-  move = lambda x: jnp.roll(x, (-6, 4), axis=(2, 3))  # noqa: E731  (the crop stays inside)
-  np.testing.assert_allclose(teacher(move(frames), move(masks)), codes, atol=1e-5)
-  crop = (frames * masks)[:, :, 12:28, 6:22].reshape((10, 16, 16, 3))  # centroid (19.5, 13.5)
-  code = model.apply(variables, crop, shapes.reshape(10, 7),
-                     method=lambda m, x, s: m.frame_encoder(x, s))
-  np.testing.assert_allclose(codes, code.reshape(codes.shape), atol=1e-5)
-
-
 def test_samf_is_eq_2(model_and_vars):
   model, variables = model_and_vars
   block = samf.SaMF()

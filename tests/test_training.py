@@ -138,7 +138,7 @@ def test_masked_l1_sees_only_the_masked_pixels():
 
 
 def test_mouth_crops_centre_on_the_mask_and_stay_inside():
-  from lipsync_jax.models.ops import mouth_crops
+  from lipsync_jax.training.losses import mouth_crops
   images = np.arange(3 * 16 * 16 * 2, dtype=np.float32).reshape(3, 16, 16, 2)
   masks = np.zeros((3, 16, 16, 1), np.uint8)
   masks[0, 9:13, 5:9] = 1  # centroid (10.5, 6.5): the 4x4 square from row 9, column 5

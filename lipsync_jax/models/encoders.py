@@ -73,13 +73,12 @@ class ReferenceEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    """x: (N, R, R, 3) reference frames in [-1, 1] -> w_ref (N, num_ws, w_dim); R need not be a
-    power of two (the frame encoder's crop)."""
+    """x: (N, R, R, 3) reference frames in [-1, 1] -> w_ref (N, num_ws, w_dim)."""
     x = nn.relu(nn.InstanceNorm(name="stem_norm")(_conv(
         stylegan2.channels_for(self.img_resolution, self.channel_base, self.channel_max), 7,
         dtype=self.dtype, name="stem")(x)))
     res = self.img_resolution
-    while res >= 8:  # down to 4x4 (powers of two) or 5x5 .. 7x7 (a crop of another size)
+    while res > 4:
       res //= 2
       x = _DownResidual(stylegan2.channels_for(res, self.channel_base, self.channel_max),
                         self.dtype, name=f"down{res}")(x)
@@ -141,13 +140,11 @@ class FrameEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, mouth, shape):
-    """mouth: (N, R, R, 3) real frames times their lip masks, in [-1, 1] (with the model's
-    frame_crop, the square around the mask, R its side); shape: (N, S) the mesh's mouth shape,
-    standardised -> W+ codes (N, num_ws, w_dim).
+    """mouth: (N, R, R, 3) real frames times their lip masks, in [-1, 1]; shape: (N, S) the mesh's
+    mouth shape, standardised -> W+ codes (N, num_ws, w_dim).
 
-    The code is the mouth's shape as measured on the mesh, with `code_dim` learned numbers of what
-    the shape leaves out (teeth, tongue, lip colour), at unit second moment; a linear map lifts it
-    to W+. Learned alone, the code carried almost none of the mouth (its spread over a clip's
+    The code is the mouth's shape as measured on the mesh, with `code_dim` learned numbers of what the shape leaves out (teeth, tongue, lip colour), at
+    unit second moment; a linear map lifts it to W+. Learned alone, the code carried almost none of the mouth (its spread over a clip's
     frames was 1-3% of its size) and the decoder learned to ignore it: a shape that varies by its
     whole range from frame to frame is a code the decoder cannot ignore."""
     code = shape.astype(jnp.float32)

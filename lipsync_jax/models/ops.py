@@ -263,24 +263,6 @@ def minibatch_stddev(x, group_size=4, num_channels=1):
   return jnp.concatenate([x, y], axis=-1)
 
 
-def mouth_crops(images, masks, size: int):
-  """The size x size square of each image centred on its mask's centroid (shifted inside the
-  image): (N, R, R, C) images, (N, R, R, 1) masks -> (N, size, size, C). An empty mask gives the
-  centre square."""
-  r = images.shape[1]
-  m = masks.astype(jnp.float32)[..., 0]
-  coords = jnp.arange(r, dtype=jnp.float32)
-  total = m.sum(axis=(1, 2))
-  safe = jnp.maximum(total, 1.0)
-  cy = jnp.where(total > 0, (m.sum(axis=2) * coords).sum(1) / safe, (r - 1) / 2)
-  cx = jnp.where(total > 0, (m.sum(axis=1) * coords).sum(1) / safe, (r - 1) / 2)
-  top = jnp.clip(jnp.round(cy - (size - 1) / 2), 0, r - size).astype(jnp.int32)
-  left = jnp.clip(jnp.round(cx - (size - 1) / 2), 0, r - size).astype(jnp.int32)
-  channels = images.shape[-1]
-  return jax.vmap(lambda img, y, x: jax.lax.dynamic_slice(img, (y, x, 0), (size, size, channels)))(
-      images, top, left)
-
-
 def flops_of(fn, *args) -> float:
   """FLOPs of a jitted function on these arguments, from XLA's cost analysis."""
   compiled = jax.jit(fn).lower(*args).compile()

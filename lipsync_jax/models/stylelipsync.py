@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lipsync_jax import face_geometry, lip_hint
-from lipsync_jax.models import encoders, ops, stylegan2
+from lipsync_jax.models import encoders, stylegan2
 from lipsync_jax.models.lip_motion import LipMotion
 from lipsync_jax.models.mals import MaLS
 
@@ -38,9 +38,6 @@ class StyleLipSync(nn.Module):
   face_stem_channels: int = 32
   code_dim: int = 32  # the frame encoder's bottleneck
   audio_widths: tuple = (64, 128, 256, 512)  # the audio SE-ResNet18's stage widths
-  # The frame encoder reads the square of this fraction of the side around the lip mask (0: the
-  # whole frame): what the mask hides, without most of the zeros around it.
-  frame_crop: float = 0.0
   dtype: jnp.dtype = jnp.float32
 
   @property
@@ -57,21 +54,13 @@ class StyleLipSync(nn.Module):
                                                dtype=self.dtype)
     self.mals = MaLS(self.num_ws, self.w_dim)
     self.lip_motion = LipMotion(dtype=self.dtype)
-    # On a crop it runs the whole frame's channels at each scale (the channel base scaled with it).
-    crop = self.frame_crop_size
-    self.frame_encoder = encoders.FrameEncoder(
-        crop, self.num_ws, self.w_dim, self.code_dim, self.channel_base * crop // self.img_resolution,
-        self.channel_max, self.dtype)
+    self.frame_encoder = encoders.FrameEncoder(self.img_resolution, self.num_ws, self.w_dim,
+                                               self.code_dim, **kw)
     self.w_avg = self.variable("w_avg", "w_avg", jnp.zeros, (self.w_dim,))
     # The mouth shape's mean and spread over the training data (set by the prior's trainer).
     size = (len(face_geometry.MOUTH_SHAPE),)
     self.shape_mean = self.variable("shape_stats", "mean", jnp.zeros, size)
     self.shape_std = self.variable("shape_stats", "std", jnp.ones, size)
-
-  @property
-  def frame_crop_size(self) -> int:
-    """The side of the frame encoder's input square in pixels."""
-    return int(round(self.frame_crop * self.img_resolution)) or self.img_resolution
 
   def encode_reference(self, reference):
     """(N, R, R, 3) -> w_ref (N, L, D)."""
@@ -99,13 +88,9 @@ class StyleLipSync(nn.Module):
   def teacher_latents(self, w_ref, frames, masks, mouth_shape):
     """The decoder prior's codes w* (N, T, L, D) of real frames (N, T, R, R, 3) in [-1, 1], their
     lip masks (N, T, R, R, 1) and their mesh's mouth shape (N, T, S) (face_geometry.mouth_shape):
-    w_ref + E_frame(frames * masks, standardised shape) + w_avg, E_frame reading the square of
-    side frame_crop_size centred on each mask (ops.mouth_crops)."""
+    w_ref + E_frame(frames * masks, standardised shape) + w_avg."""
     n, t = frames.shape[:2]
-    flat = lambda x: x.reshape((n * t,) + x.shape[2:])  # noqa: E731
-    mouth = flat(frames * masks.astype(frames.dtype))
-    if self.frame_crop_size < self.img_resolution:
-      mouth = ops.mouth_crops(mouth, flat(masks), self.frame_crop_size)
+    mouth = (frames * masks.astype(frames.dtype)).reshape((n * t,) + frames.shape[2:])
     shape = (mouth_shape - self.shape_mean.value) / self.shape_std.value
     codes = self.frame_encoder(mouth, shape.reshape(n * t, -1))
     return w_ref[:, None] + codes.reshape(n, t, self.num_ws, self.w_dim) + self.w_avg.value
@@ -139,8 +124,7 @@ def from_config(model_config, dtype=jnp.float32) -> StyleLipSync:
   m = dict(model_config)
   return StyleLipSync(m["resolution"], m["w_dim"], m["channel_base"], m["channel_max"],
                       m["face_stem_channels"], m.get("code_dim", 32),
-                      tuple(m.get("audio_widths", (64, 128, 256, 512))), m.get("frame_crop", 0.0),
-                      dtype)
+                      tuple(m.get("audio_widths", (64, 128, 256, 512))), dtype)
 
 
 def mask_frames(frames, masks):

@@ -65,7 +65,7 @@ def load_pretrained_model(workdir, params, consts):
     tree["params"] = {**tree["params"], **{k: jax.device_get(params[k]) for k in missing}}
   if shapes(tree["params"]) != shapes(jax.device_get(params)):
     raise ValueError(f"{workdir}: its model's parameters differ in shape from this config's "
-                     "model (resolution, channels, w_dim, code_dim or frame_crop)")
+                     "model (resolution, channels, w_dim or code_dim)")
   return tree["params"], tree["consts"]
 
 

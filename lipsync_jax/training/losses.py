@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lipsync_jax.models import lpips, ops
+from lipsync_jax.models import lpips
 
 WEIGHTS = ("lambda_lpips", "lambda_l1", "lambda_mask_l1", "lambda_mouth_lpips")
 
@@ -50,8 +50,8 @@ def reconstruction(config, lpips_params, pred, frames, masks):
     # The middle frame of each clip only: VGG16 on all T frames would halve a CPU step's speed.
     size, mid = int(config.mouth_crop * frames.shape[2]), t // 2
     m = masks[:, mid]
-    metrics["mouth_lpips"] = lpips.lpips(lpips_params, ops.mouth_crops(pred[:, mid], m, size),
-                                         ops.mouth_crops(frames[:, mid], m, size)).mean()
+    metrics["mouth_lpips"] = lpips.lpips(lpips_params, mouth_crops(pred[:, mid], m, size),
+                                         mouth_crops(frames[:, mid], m, size)).mean()
     loss = loss + config.lambda_mouth_lpips * metrics["mouth_lpips"]
   if config.get("lambda_lpips", 0.0):
     flat = lambda x: x.reshape((b * t,) + x.shape[2:])  # noqa: E731
@@ -66,6 +66,24 @@ def masked_l1(pred, target, masks):
   weight a whole-frame L1 spreads over pixels that SaMF reconstructs anyway."""
   m = masks.astype(pred.dtype)
   return (jnp.abs(pred - target) * m).sum() / (jnp.maximum(m.sum(), 1.0) * pred.shape[-1])
+
+
+def mouth_crops(images, masks, size: int):
+  """The size x size square of each image centred on its mask's centroid (shifted inside the
+  image): (N, R, R, C) images, (N, R, R, 1) masks -> (N, size, size, C). An empty mask gives the
+  centre square."""
+  r = images.shape[1]
+  m = masks.astype(jnp.float32)[..., 0]
+  coords = jnp.arange(r, dtype=jnp.float32)
+  total = m.sum(axis=(1, 2))
+  safe = jnp.maximum(total, 1.0)
+  cy = jnp.where(total > 0, (m.sum(axis=2) * coords).sum(1) / safe, (r - 1) / 2)
+  cx = jnp.where(total > 0, (m.sum(axis=1) * coords).sum(1) / safe, (r - 1) / 2)
+  top = jnp.clip(jnp.round(cy - (size - 1) / 2), 0, r - size).astype(jnp.int32)
+  left = jnp.clip(jnp.round(cx - (size - 1) / 2), 0, r - size).astype(jnp.int32)
+  channels = images.shape[-1]
+  return jax.vmap(lambda img, y, x: jax.lax.dynamic_slice(img, (y, x, 0), (size, size, channels)))(
+      images, top, left)
 
 
 def samf_mask_means(intermediates, masks):
