@@ -3,9 +3,9 @@ program is stopped by SIGTERM or SIGINT."""
 
 import contextlib
 import os
+import secrets
 import signal
 import sys
-import tempfile
 from typing import Callable
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -20,14 +20,21 @@ def atomic_path(path: str):
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   suffix = os.path.splitext(path)[1]
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-  _temporaries.add(tmp)
-  os.close(fd)
+  while True:
+    tmp = os.path.join(directory, f".tmp-{secrets.token_hex(6)}{suffix}")
+    # Registered before it exists: a signal between its creation and the `try` below must not
+    # leave it behind (stop_on_signals removes what is still registered).
+    _temporaries.add(tmp)
+    try:
+      os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+      break
+    except FileExistsError:
+      _temporaries.discard(tmp)
   try:
     yield tmp
     if _stopping:  # the Interrupted was swallowed on the way (in a __del__, say): keep nothing
       raise Interrupted(_stopping)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are ordinary files
+    os.chmod(tmp, 0o644)  # made 0600 while unfinished; results are ordinary files
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
@@ -53,11 +60,16 @@ def _message(signum: int) -> str:
   return f"{name}: stopped by {signal.Signals(signum).name}; {kept()}"
 
 
-def _exit_now(signum: int):
-  """Removes this process's temporaries and exits at once: no unwinding that could be cut short."""
+def _remove_temporaries():
   for tmp in list(_temporaries):
     with contextlib.suppress(OSError):
       os.remove(tmp)
+    _temporaries.discard(tmp)
+
+
+def _exit_now(signum: int):
+  """Removes this process's temporaries and exits at once: no unwinding that could be cut short."""
+  _remove_temporaries()
   if _program:
     print(_message(signum), file=sys.stderr, flush=True)
   os._exit(128 + signum)
@@ -115,6 +127,7 @@ def stop_on_signals(program: str, kept: Callable[[], str]):
   try:
     yield
   except Interrupted as e:
+    _remove_temporaries()  # those a signal caught outside atomic_path's `try`
     print(_message(e.signum), file=sys.stderr)
     raise
   finally:
