@@ -143,8 +143,9 @@ class FrameEncoder(nn.Module):
     """mouth: (N, R, R, 3) real frames times their lip masks, in [-1, 1]; shape: (N, S) the mesh's
     mouth shape, standardised -> W+ codes (N, num_ws, w_dim).
 
-    The code is the mouth's shape as measured on the mesh, with `code_dim` learned numbers of what the shape leaves out (teeth, tongue, lip colour), at
-    unit second moment; a linear map lifts it to W+. Learned alone, the code carried almost none of the mouth (its spread over a clip's
+    The code is the mouth's shape as measured on the mesh, with `code_dim` learned numbers of what
+    the shape leaves out (teeth, tongue, lip colour), at unit second moment; a linear map lifts it
+    to W+. Learned alone, the code carried almost none of the mouth (its spread over a clip's
     frames was 1-3% of its size) and the decoder learned to ignore it: a shape that varies by its
     whole range from frame to frame is a code the decoder cannot ignore."""
     code = shape.astype(jnp.float32)
