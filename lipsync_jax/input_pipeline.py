@@ -64,7 +64,9 @@ ALL_FIELDS = ("frames", "masks", "mels", "reference", "sync_mels", "shifted_mels
 # Made only when asked for: "hint" (T, R, R, 2) uint8, the mesh's lips and mouth opening filled
 # (lip_hint.render), moved by augmentation with the frames; "lips" (T, 40, 3) and "reference_lips"
 # (40, 3) float32, the frames' and the reference's lips in canonical pose (lip_hint.canonical), what
-# lip-sync's audio-to-lips network learns (not augmented: they are the mesh's, not the image's).
+# lip-sync's audio-to-lips network learns (not augmented: they are the mesh's, not the image's);
+# "sync_hint" (T, R, R, 2) uint8, the hint of the sync_mels clip's lips moved onto this clip's
+# frames (moved_lips), what adaptation's R_sync draws with lip_hint.
 
 
 open_split = segments.open_split
@@ -169,27 +171,35 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
   wanted = set(config.fields or ALL_FIELDS)
   out = {"clip_index": np.int32(d.clip_index), "start_frame": np.int32(d.start)}
   # Every draw above is made whatever is wanted, so a sample is the same in every stage.
+  if wanted & {"sync_mels", "sync_hint"}:  # a second clip's record: read only by the stages using it
+    other = audio_source[d.other_index]
+    other_start = d.other_start(int(other["num_frames"]), t)
+    other_window = range(other_start, other_start + t)
   if wanted & {"frames", "masks", "reference"}:
     frames = np.stack([resize_image(decode_jpeg(clip["frames"][i]), size) for i in window])
     masks = np.stack([resize_mask(m, size) for m in unpack_masks(clip[mask_key][d.start:d.start + t])])
     reference = resize_image(decode_jpeg(clip["frames"][d.ref_index]), size)
-    if "hint" in wanted:  # moved by augment() with the masks, as extra channels
-      hints = np.stack([lip_hint.render(p, size) for p in np.asarray(clip["landmarks"])[window]])
-      masks = np.concatenate([masks, hints], -1)
+    # The hints are moved by augment() with the masks, as extra channels (2 each).
+    hints = {}
+    if "hint" in wanted:
+      hints["hint"] = np.asarray(clip["landmarks"])[d.start:d.start + t]
+    if "sync_hint" in wanted:
+      hints["sync_hint"] = moved_lips(clip, window, other, other_window)
+    for points in hints.values():
+      masks = np.concatenate([masks, np.stack([lip_hint.render(p, size) for p in points])], -1)
     if config.augment:
       frames, masks, reference = augment(frames, masks, reference,
                                          augment_rng(config, step, position))
-    out.update(frames=frames, masks=masks[..., :1], reference=reference, hint=masks[..., 1:])
+    out.update(frames=frames, masks=masks[..., :1], reference=reference)
+    out.update({k: masks[..., 1 + 2 * i:3 + 2 * i] for i, k in enumerate(hints)})
   if "lips" in wanted:
     out["lips"] = canonical_lips(clip, window)
   if "reference_lips" in wanted:
     out["reference_lips"] = canonical_lips(clip, [d.ref_index])[0]
   if "mels" in wanted:
     out["mels"] = audio_lib.mel_windows(clip["mel"], window)
-  if "sync_mels" in wanted:  # a second clip's record: read only by the stage that uses it
-    other = audio_source[d.other_index]
-    other_start = d.other_start(int(other["num_frames"]), t)
-    out["sync_mels"] = audio_lib.mel_windows(other["mel"], range(other_start, other_start + t))
+  if "sync_mels" in wanted:
+    out["sync_mels"] = audio_lib.mel_windows(other["mel"], other_window)
   if "shifted_mels" in wanted:
     middle = d.start + t // 2
     out["shifted_mels"] = np.stack([audio_lib.mel_window(clip["mel"], middle + k)
@@ -222,6 +232,17 @@ def canonical_lips(example, indices) -> np.ndarray:
                      "(lip_hint) need the TFDS dataset or prepared segments")
   return np.stack([lip_hint.canonical(example["landmarks"][i], pose_at(example, i))
                    for i in indices])
+
+
+def moved_lips(example, window, other, other_window) -> list[np.ndarray]:
+  """The lips of `other`'s frames other_window moved onto `example`'s face in its frames `window`
+  (the sync regulariser's lips with lip_hint): `example`'s mean lips in canonical pose plus the
+  other's less their own mean (the motion, not the other person's lip shape), put in each frame's
+  head pose -> T (40, 3) point arrays in the stored crop's pixels, what lip_hint.render draws."""
+  own = canonical_lips(example, range(int(example["num_frames"]))).mean(0)
+  others = canonical_lips(other, range(int(other["num_frames"])))
+  moving = own + others[list(other_window)] - others.mean(0)
+  return [lip_hint.posed(lips, pose_at(example, i)) for lips, i in zip(moving, window)]
 
 
 def pose_at(example, i: int) -> tuple:

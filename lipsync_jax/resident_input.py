@@ -43,7 +43,7 @@ class ResidentSplit:
   def __init__(self, source, config: ip.PipelineConfig, audio_source=None):
     self.config = config
     self.wanted = wanted = set(config.fields or ip.ALL_FIELDS)
-    if wanted & {"hint", "lips", "reference_lips"}:
+    if wanted & {"hint", "sync_hint", "lips", "reference_lips"}:
       raise ValueError("the device-resident input does not make the lips or draw lip hints "
                        "(lip_hint): set config.device_input=False")
     self.num_audio_clips = len(source if audio_source is None else audio_source)

@@ -1,5 +1,6 @@
 """The mesh's lips drawn into the masked frame (lipsync_jax.lip_hint) for the decoder prior."""
 
+import glob
 import json
 import os
 import subprocess
@@ -210,3 +211,41 @@ def test_inference_and_export_draw_the_predicted_lips(hint_lipsync_run, corpus_d
   mels = np.random.default_rng(0).normal(-2, 1, (6, 20, 80)).astype(np.float32)
   ref = np.zeros((lip_hint.NUM_POINTS, 3), np.float32)
   np.testing.assert_allclose(exported.lips(ref, mels), backend.lips(ref, mels), atol=1e-5)
+
+
+def test_rsyncs_lips_are_the_other_clips_motion_on_this_face(source):
+  clip, other = source[0], source[1]
+  window, other_window = range(10, 40), range(5, 35)
+  # The same clip and frames: its own lips back.
+  own = input_pipeline.moved_lips(clip, window, clip, window)
+  for lips, i in zip(own, window):
+    np.testing.assert_allclose(lips, np.asarray(clip["landmarks"][i])[list(lip_hint.RING)], atol=1e-3)
+  # Another clip's: its mouth's opening over the frames, where this face's mouth is.
+  moved = input_pipeline.moved_lips(clip, window, other, other_window)
+  opened = [lip_hint.render(p, 64)[..., 1].sum() for p in moved]
+  theirs = [lip_hint.render(other["landmarks"][i], 64)[..., 1].sum() for i in other_window]
+  assert np.corrcoef(opened, theirs)[0, 1] > 0.9
+  for lips, i in zip(moved, window):
+    here = np.asarray(clip["landmarks"][i])[list(lip_hint.OUTER_RING), :2].mean(0)
+    assert np.abs(lips[:len(lip_hint.OUTER_RING), :2].mean(0) - here).max() < 12
+
+
+def test_adaptation_shows_rsync_the_other_clips_lips(hint_lipsync_run, prepared_dir):
+  from configs import adaptation
+  from lipsync_jax.training import stages
+  c0, _, _, _, workdir = hint_lipsync_run
+  c = adaptation.get_config("tiny")
+  c.update(data_dir=c0.data_dir, batch_size=2, lip_hint=True, lambda_reg=0.1,
+           min_syncnet_accuracy=0.0, lambda_mouth_lpips=0.0, pretrained_lipsync=workdir,
+           target=sorted(glob.glob(os.path.join(prepared_dir, "clips", "test_*.npz")))[0])
+  trainer = stages.make_trainer(c)
+  assert {"hint", "sync_hint", "sync_mels"} <= set(trainer.fields())
+  it = trainer.make_iterator(0, 0, 1)
+  batch = it.batch(0)
+  it.close()
+  assert batch["sync_hint"].shape == batch["hint"].shape and batch["sync_hint"].max() > 0
+  state = trainer.init_state(jax.random.key(0))
+  r_sync = jax.jit(lambda b: trainer.loss(state["params"], state, b, jax.random.key(1), None)[1]
+                   ["r_sync"])
+  shown, hidden = r_sync(batch), r_sync({**batch, "sync_hint": np.zeros_like(batch["sync_hint"])})
+  assert np.isfinite(shown) and shown != hidden  # R_sync's decode reads the other clip's lips

@@ -9,7 +9,7 @@ stage's (its image losses, config.image_codes choosing the codes they decode).
 
 import jax.numpy as jnp
 
-from lipsync_jax.training import losses
+from lipsync_jax.training import common, losses
 from lipsync_jax.training.lipsync_trainer import LipSyncTrainer
 
 ADAPTATION_TRAINED = ("synthesis",)
@@ -30,14 +30,19 @@ class AdaptationTrainer(LipSyncTrainer):
   def fields(self):
     if not self.config.lambda_reg:  # no second clip's audio to read
       return super().fields()
-    return tuple(sorted(set(super().fields()) | {"sync_mels"}))
+    other = {"sync_mels", "sync_hint"} if self.config.get("lip_hint") else {"sync_mels"}
+    return tuple(sorted(set(super().fields()) | other))
 
   def regulariser(self, state, apply, masked, w_ref, batch, rng):
     """lambda_reg * R_sync (eq. 9) of the target's frames driven by other clips' audio; nothing
     at lambda_reg = 0 (its decode and SyncNet would otherwise run, and be differentiated, for a
-    logged figure)."""
+    logged figure). With lip_hint the decoder is shown the other clip's lip motion on the target's
+    face (input_pipeline.moved_lips), as inference shows it the lips predicted from the audio."""
     if not self.config.lambda_reg:
       return 0.0, {}
+    if "sync_hint" in batch:
+      masked = common.masked_input(common.to_float(batch["frames"]),
+                                   {"masks": batch["masks"], "hint": batch["sync_hint"]})
     t = masked.shape[1]
     other = apply(batch["sync_mels"], method=self.model.encode_audio)
     pred = apply(masked, apply(w_ref, other, method=self.model.latents), rngs={"noise": rng},

@@ -80,9 +80,6 @@ def check_lip_hint(config, workdir):
   if trained != bool(config.get("lip_hint", False)):
     raise ValueError(f"{workdir} was trained with lip_hint={trained} (the mesh's lips drawn into "
                      f"the masked frame): set config.lip_hint={trained} to build on it")
-  if trained and config.get("lambda_reg", 0.0):
-    raise ValueError("R_sync (lambda_reg) drives the decoder by other clips' audio, whose lips "
-                     "are not drawn in training yet: set config.lambda_reg=0 with lip_hint")
 
 
 class LipSyncTrainer(common.DecoderSteps):
