@@ -20,7 +20,9 @@ Arrays (N clips, F frames in all, M mel frames in all):
       image[image_start[k]:image_start[k + 1]]
   lip_mask, rect_mask (F, R, R / 8) uint8, bit-packed along the width
   mouth_opening (F,) float32; mouth_shape (F, 7) float32 (face_geometry.mouth_shape of the mesh:
-      the decoder prior's code; the pack carries no mesh)
+      the decoder prior's code; the pack carries no whole mesh)
+  lip_points (F, 40, 3) float32, the mesh's lip rings (lip_hint.RING, the stored crop's pixels),
+      and head_scale (F,), head_rotation (F, 3, 3), head_translation (F, 3): what lip_hint reads
   mel (M, 80) float16 and mel_start (N + 1,) int64
 """
 
@@ -31,7 +33,7 @@ import sys
 import cv2
 import numpy as np
 
-from lipsync_jax import face_geometry, fileio, input_pipeline
+from lipsync_jax import face_geometry, fileio, input_pipeline, lip_hint
 
 
 def _pack_masks(packed: np.ndarray, size: int) -> np.ndarray:
@@ -61,6 +63,7 @@ def write_pack(source, output: str, resolution: int, codec: str = "webp", qualit
     indices = np.linspace(0, len(source) - 1, max_clips).round().astype(int)
   meta = {k: [] for k in ("clip_id", "identity", "source", "start_frame", "num_frames")}
   images, lip, rect, opening, shape, mels = [], [], [], [], [], []
+  lips = {k: [] for k in input_pipeline.PACKED_LIPS}
   for i in indices:
     clip = source[int(i)]
     for k in meta:
@@ -74,6 +77,9 @@ def write_pack(source, output: str, resolution: int, codec: str = "webp", qualit
     opening.append(np.asarray(clip["mouth_opening"], np.float32))
     shape.append(np.stack([face_geometry.mouth_shape(p) for p in np.asarray(clip["landmarks"])]))
     mels.append(np.asarray(clip["mel"], np.float16))
+    lips["lip_points"].append(np.asarray(clip["landmarks"], np.float32)[:, list(lip_hint.RING)])
+    for k in input_pipeline.PACKED_LIPS[1:]:
+      lips[k].append(np.asarray(clip[k], np.float32))
   counts = np.array(meta["num_frames"], np.int64)
   arrays = {
       "dataset": np.array(dataset), "split": np.array(split), "resolution": np.array(resolution),
@@ -86,6 +92,7 @@ def write_pack(source, output: str, resolution: int, codec: str = "webp", qualit
       "lip_mask": np.concatenate(lip), "rect_mask": np.concatenate(rect),
       "mouth_opening": np.concatenate(opening), "mouth_shape": np.concatenate(shape),
       "mel": np.concatenate(mels), "mel_start": np.concatenate([[0], np.cumsum([len(m) for m in mels])]),
+      **{k: np.concatenate(v) for k, v in lips.items()},
   }
   with fileio.atomic_path(output) as tmp:
     with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to the temporary name

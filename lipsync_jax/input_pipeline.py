@@ -182,7 +182,7 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
     # The hints are moved by augment() with the masks, as extra channels (2 each).
     hints = {}
     if "hint" in wanted:
-      hints["hint"] = np.asarray(clip["landmarks"])[d.start:d.start + t]
+      hints["hint"] = [lip_points(clip, i) for i in window]
     if "sync_hint" in wanted:
       hints["sync_hint"] = moved_lips(clip, window, other, other_window)
     for points in hints.values():
@@ -225,12 +225,20 @@ def mouth_shapes(example, start: int, stop: int) -> np.ndarray:
   return np.stack([face_geometry.mouth_shape(p) for p in np.asarray(example["landmarks"][start:stop])])
 
 
+def lip_points(example, i: int) -> np.ndarray:
+  """The mesh's lip rings (lip_hint.RING: (40, 3), the stored crop's pixels) of a stored clip's
+  frame i, from its mesh (TFDS, prepared segments) or as a pack stores them."""
+  if "lip_points" in example:
+    return np.asarray(example["lip_points"][i])
+  if "landmarks" not in example:
+    raise ValueError(f"clip {example['clip_id']!r} has no face mesh: the lips (lip_hint) need the "
+                     "TFDS dataset, prepared segments or a pack made by this version")
+  return np.asarray(example["landmarks"][i])[list(lip_hint.RING)]
+
+
 def canonical_lips(example, indices) -> np.ndarray:
   """lip_hint.canonical of a stored clip's frames at `indices`: (n, 40, 3) float32."""
-  if "landmarks" not in example:
-    raise ValueError(f"clip {example['clip_id']!r} has no face mesh (a pack stores none): the lips "
-                     "(lip_hint) need the TFDS dataset or prepared segments")
-  return np.stack([lip_hint.canonical(example["landmarks"][i], pose_at(example, i))
+  return np.stack([lip_hint.canonical(lip_points(example, i), pose_at(example, i))
                    for i in indices])
 
 
@@ -418,6 +426,9 @@ class SegmentSource(Sequence):
     return self.examples[index]
 
 
+PACKED_LIPS = ("lip_points", "head_scale", "head_rotation", "head_translation")
+
+
 class PackedSource(Sequence):
   """The clips of a pack (data_prep.pack) as TFDS-shaped examples, held in memory. It needs
   neither TensorFlow Datasets nor TensorFlow."""
@@ -452,6 +463,8 @@ class PackedSource(Sequence):
         "lip_mask": a["lip_mask"][f0:f1], "rect_mask": a["rect_mask"][f0:f1],
         "mouth_opening": a["mouth_opening"][f0:f1], "mouth_shape": a["mouth_shape"][f0:f1],
         "mel": a["mel"][a["mel_start"][index]:a["mel_start"][index + 1]].astype(np.float32),
+        # The lips and head poses (lip_hint), in packs made since they were added.
+        **{k: a[k][f0:f1] for k in PACKED_LIPS if k in a},
     }
 
 

@@ -41,9 +41,11 @@ def render(points: np.ndarray, size: int, crop: int = segments.SIZE) -> np.ndarr
 
 
 def canonical(points: np.ndarray, pose) -> np.ndarray:
-  """(478, 3) mesh points in a frame with head pose (scale, rotation, translation) -> the lips in
-  canonical pose (NUM_POINTS, 3) float32."""
-  return fg.normalize_pose(np.asarray(points)[list(RING)], *pose).astype(np.float32)
+  """(478, 3) mesh points, or (NUM_POINTS, 3) lip points (RING), in a frame with head pose (scale,
+  rotation, translation) -> the lips in canonical pose (NUM_POINTS, 3) float32."""
+  points = np.asarray(points)
+  lips = points if len(points) == NUM_POINTS else points[list(RING)]
+  return fg.normalize_pose(lips, *pose).astype(np.float32)
 
 
 def posed(lips: np.ndarray, pose) -> np.ndarray:

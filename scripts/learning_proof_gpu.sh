@@ -40,10 +40,14 @@ phase() {  # seconds, then the train arguments
 }
 
 phase "$SYNC_S" --config configs/syncnet.py:gpu128 --workdir "$WORK/syncnet"
-phase "$PRIOR_S" --config configs/prior.py:gpu128 --workdir "$WORK/prior"
-phase "$LIPSYNC_S" --config configs/lipsync.py:gpu128 --workdir "$WORK/lipsync" \
+# The mesh's lips drawn into the decoder's input (lip_hint), as scripts/learning_proof.sh: the
+# host pipeline draws them (the device-resident input does not).
+HINT=(--config.lip_hint=True --config.device_input=False)
+phase "$PRIOR_S" --config configs/prior.py:gpu128 --workdir "$WORK/prior" "${HINT[@]}" \
+    --config.mouth_crop=0.375
+phase "$LIPSYNC_S" --config configs/lipsync.py:gpu128 --workdir "$WORK/lipsync" "${HINT[@]}" \
     --config.pretrained_prior="$WORK/prior"
-phase "$ADAPT_S" --config configs/adaptation.py:gpu128 --workdir "$WORK/adapted" \
+phase "$ADAPT_S" --config configs/adaptation.py:gpu128 --workdir "$WORK/adapted" "${HINT[@]}" \
     --config.pretrained_lipsync="$WORK/lipsync" --config.pretrained_syncnet="$WORK/syncnet" \
     --config.target="$TARGET" --config.min_syncnet_accuracy=0
 for run in syncnet prior lipsync adapted; do

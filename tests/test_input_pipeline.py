@@ -83,6 +83,16 @@ def test_pack_gives_the_tfds_batches_at_its_resolution(source, tmp_path):
       np.testing.assert_allclose(a[k], b[k], atol=4e-3)
     # Frames differ only by the JPEG round trip at 64x64.
     assert np.abs(a["frames"].astype(int) - b["frames"]).mean() < 6.0  # 4:2:0 chroma at 64x64
+  # The lips (lip_hint) from the pack's lip rings and head poses: as from the mesh.
+  config = input_pipeline.PipelineConfig(resolution=64, augment=True, fields=(
+      "masks", "hint", "sync_hint", "lips", "reference_lips"))
+  a, b = (input_pipeline.sample_example(s, 1, 0, config) for s in (source, packed))
+  for k in config.fields:
+    np.testing.assert_array_equal(a[k], b[k])
+  for k in input_pipeline.PACKED_LIPS:  # a pack made before they were added
+    del packed.arrays[k]
+  with pytest.raises(ValueError, match="has no face mesh"):
+    input_pipeline.sample_example(packed, 1, 0, config)
   with pytest.raises(ValueError, match="cannot feed"):
     input_pipeline.TrainIterator(packed, 2, input_pipeline.PipelineConfig(resolution=128))
   with pytest.raises(FileNotFoundError, match="not 'test'"):
