@@ -29,7 +29,8 @@ def get_config(variant="proof128"):
   # The codes the image losses decode: "audio" (the paper: the frozen encoders' codes of the
   # target's own audio) or "teacher" (the prior's codes of the target's real frames and meshes,
   # which describe its mouth exactly: on the held-out person 0.38 / 0.28 against 0.18 / 0.26 with
-  # audio codes, docs/history.md).
+  # audio codes, docs/history.md; with lip_hint, 100 steps on the audio's codes kept the learning
+  # proof's r where the teacher's lost it, December 3).
   c.image_codes = "audio" if paper else "teacher"
   c.lambda_l1 = 0.0 if paper else 10.0
   c.lambda_mask_l1 = 0.0 if paper else 30.0
