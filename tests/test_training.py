@@ -387,6 +387,28 @@ def test_sigterm_saves_and_exits(tfds_dir, tmp_path):
   assert "SIGTERM" in err
 
 
+def test_sigterm_while_logging_still_saves(tfds_dir, tmp_path, monkeypatch):
+  # The signal lands after the step decided not to save (here: while its metrics are written):
+  # the loop must not stop without a checkpoint of where it stops.
+  writer, report = loop._writer_and_progress(str(tmp_path), 100, 1)
+  sent = []
+
+  def write_scalars(step, scalars):
+    writer.write_scalars(step, scalars)
+    if step == 3 and not sent:
+      sent.append(step)
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  logger = type("Writer", (), {"write_scalars": staticmethod(write_scalars),
+                               "write_images": writer.write_images, "flush": writer.flush})()
+  monkeypatch.setattr(loop, "_writer_and_progress", lambda *a: (logger, report))
+  c = _config(syncnet, tfds_dir, num_steps=100, checkpoint_every=50, batch_size=2)
+  result = loop.run(stages.make_trainer(c), c, str(tmp_path / "run"),
+                    loop.make_mesh(jax.devices()[:1]))
+  assert sent and result.stopped_early and result.step == 4
+  assert checkpoints.Checkpoints(str(tmp_path / "run")).latest_step() == result.step
+
+
 def test_weights_export_and_import_round_trip(lipsync_run, tmp_path):
   from lipsync_jax import weights
   _, _, state, result, workdir = lipsync_run

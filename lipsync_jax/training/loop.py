@@ -195,9 +195,11 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
       pending.append((step, step_metrics))
       step += 1
       report(step)
+      # Read once: a SIGTERM landing later in this step (while fetching or logging) is acted on
+      # after the next one, so a step never stops the loop without saving.
+      stopping = preemption.requested
       logging_now = step % config.get("log_every", 50) == 0 or step == config.num_steps
-      saving_now = (step % config.checkpoint_every == 0 or step == config.num_steps or
-                    preemption.requested)
+      saving_now = (step % config.checkpoint_every == 0 or step == config.num_steps or stopping)
       if every_step or logging_now or saving_now:
         metrics = fetch() or metrics
       if logging_now:
@@ -209,8 +211,8 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
         writer.write_images(step, trainer.summaries(state, batch))
       if saving_now:
         checkpoints.save(step, state, {"step": step, "iterator": iterator.get_state()},
-                         force=preemption.requested)
-      if preemption.requested:
+                         force=stopping)
+      if stopping:
         break
   finally:
     preemption.restore()
