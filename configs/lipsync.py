@@ -34,6 +34,9 @@ def get_config(variant="proof128"):
   # the true lips drawn into the decoder's input, the audio-to-lips network trained at lambda_lips.
   c.lip_hint = False
   c.lambda_lips = 1.0
+  # T-frame windows per sample for the lips loss: the sample's own and more from its clip, whose
+  # lips and audio cost no decoding (the lips network learns from more than the image losses see).
+  c.lip_windows = 1 if paper else 8
   c.learning_rate = 1e-4 if paper else 1e-3
   c.lr_schedule = "constant" if paper else "cosine"
   c.lr_final_fraction = 0.05

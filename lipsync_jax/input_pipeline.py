@@ -56,6 +56,7 @@ class PipelineConfig:
   max_shift: int = 12
   num_shifts: int = 4  # shifted windows per sample (SyncNet negatives)
   augment: bool = False  # per-sample flip, colour and small affine jitter (see augment())
+  lip_windows: int = 1  # T-frame windows per sample for the audio-to-lips loss (more_lip_windows)
   fields: tuple | None = None  # the batch entries to make (None: all); a stage asks for its own
 
 
@@ -66,7 +67,9 @@ ALL_FIELDS = ("frames", "masks", "mels", "reference", "sync_mels", "shifted_mels
 # (40, 3) float32, the frames' and the reference's lips in canonical pose (lip_hint.canonical), what
 # lip-sync's audio-to-lips network learns (not augmented: they are the mesh's, not the image's);
 # "sync_hint" (T, R, R, 2) uint8, the hint of the sync_mels clip's lips moved onto this clip's
-# frames (moved_lips), what adaptation's R_sync draws with lip_hint.
+# frames (moved_lips), what adaptation's R_sync draws with lip_hint; "more_lips" (W, T, 40, 3),
+# "more_lip_mels" (W, T, 20, 80), "more_reference_lips" (W, 40, 3): W = lip_windows - 1 further
+# windows for the audio-to-lips loss alone (more_lip_windows).
 
 
 open_split = segments.open_split
@@ -77,7 +80,7 @@ def pipeline_config(config, **overrides) -> PipelineConfig:
   kw = dict(resolution=config.model.resolution, mask=config.get("mask", "pose"), seed=config.seed,
             augment=config.get("augment", False), num_threads=config.get("data_threads", 8),
             num_workers=config.get("data_workers", 0),
-            num_frames=config.get("num_frames", 5))
+            num_frames=config.get("num_frames", 5), lip_windows=config.get("lip_windows", 1))
   return PipelineConfig(**{**kw, **overrides})
 
 
@@ -204,11 +207,31 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
     middle = d.start + t // 2
     out["shifted_mels"] = np.stack([audio_lib.mel_window(clip["mel"], middle + k)
                                     for k in d.shifts])
+  if "more_lips" in wanted:
+    out.update(more_lip_windows(clip, config, step, position))
   if "mouth_shape" in wanted:
     out["mouth_shape"] = mouth_shapes(clip, d.start, d.start + t)
   if "mouth_opening" in wanted:
     out["mouth_opening"] = np.asarray(clip["mouth_opening"][d.start:d.start + t], np.float32)
   return {k: v for k, v in out.items() if k in wanted}
+
+
+def more_lip_windows(clip: dict, config: PipelineConfig, step: int, position: int) -> dict:
+  """config.lip_windows - 1 further T-frame windows of the sample at (step, position) for the
+  audio-to-lips loss alone: other starts and reference frames in the sample's clip (its record is
+  read already), drawn apart from the sample's other draws, and their canonical lips and mel
+  windows. No frame is decoded, so the lips network sees more of the corpus per step than the
+  image losses can afford."""
+  rng = np.random.default_rng([config.seed, step, position, 2])
+  t, n = config.num_frames, int(clip["num_frames"])
+  lips, mels, reference = [], [], []
+  for _ in range(config.lip_windows - 1):
+    window = range(start := int(rng.integers(n - t + 1)), start + t)
+    lips.append(canonical_lips(clip, window))
+    mels.append(audio_lib.mel_windows(clip["mel"], window))
+    reference.append(canonical_lips(clip, [int(rng.integers(n))])[0])
+  return {"more_lips": np.stack(lips), "more_lip_mels": np.stack(mels),
+          "more_reference_lips": np.stack(reference)}
 
 
 def augment_rng(config: PipelineConfig, step: int, position: int) -> np.random.Generator:

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from lipsync_jax import audio as audio_lib
 from lipsync_jax import evaluate, face_geometry as fg, input_pipeline, lip_hint
 
 FIELDS = ("frames", "masks", "reference", "mouth_shape", "hint")
@@ -127,6 +128,36 @@ def test_the_lips_in_canonical_pose_return_to_the_frame(source):
                                 lip_hint.render(points[list(lip_hint.RING)], 64))
 
 
+def test_more_lip_windows_come_from_the_samples_clip_and_change_nothing_else(source):
+  fields = ("frames", "lips", "reference_lips", "mels", "clip_index", "start_frame")
+  more = ("more_lips", "more_lip_mels", "more_reference_lips")
+  config = input_pipeline.PipelineConfig(resolution=64, augment=True, fields=fields)
+  plain = input_pipeline.sample_example(source, 3, 1, config)
+  config = input_pipeline.PipelineConfig(resolution=64, augment=True, lip_windows=4,
+                                         fields=fields + more)
+  s = input_pipeline.sample_example(source, 3, 1, config)
+  for k in fields:  # the sample itself is the same with or without the further windows
+    np.testing.assert_array_equal(s[k], plain[k])
+  assert s["more_lips"].shape == (3, 5, lip_hint.NUM_POINTS, 3)
+  assert s["more_lip_mels"].shape == (3, 5, 20, 80)
+  assert s["more_reference_lips"].shape == (3, lip_hint.NUM_POINTS, 3)
+  clip = source[int(s["clip_index"])]
+  n = int(clip["num_frames"])
+  every = input_pipeline.canonical_lips(clip, range(n))
+  starts = set()
+  for lips, mels, reference in zip(s["more_lips"], s["more_lip_mels"], s["more_reference_lips"]):
+    start = [i for i in range(n - 4) if np.array_equal(every[i:i + 5], lips)]
+    assert start, "a further window is not 5 consecutive frames of the sample's clip"
+    starts.add(start[0])
+    np.testing.assert_array_equal(mels, audio_lib.mel_windows(clip["mel"], range(start[0],
+                                                                                  start[0] + 5)))
+    assert any(np.array_equal(reference, x) for x in every)
+  assert len(starts) > 1  # drawn, not repeated
+  again = input_pipeline.sample_example(source, 3, 1, config)
+  for k in more:
+    np.testing.assert_array_equal(again[k], s[k])
+
+
 def test_lipsync_and_its_prior_must_agree_on_the_hint(tmp_path, tfds_dir):
   from configs import lipsync
   from lipsync_jax.training import stages
@@ -164,6 +195,28 @@ def test_lipsync_trains_the_lips_from_audio(hint_lipsync_run):
   assert not changed["synthesis"] and not changed["frame_encoder"]
 
 
+def test_the_lips_loss_reads_the_further_windows(hint_lipsync_run):
+  from lipsync_jax.training import stages
+  c, _, state, _, _ = hint_lipsync_run
+  assert c.lip_windows > 1
+  trainer = stages.make_trainer(c)
+  it = trainer.make_iterator(0, 0, 1)
+  batch = it.batch(0)
+  it.close()
+  w = c.lip_windows - 1
+  assert batch["more_lips"].shape[:3] == (c.batch_size, w, 5)
+
+  def lips_metric(b):
+    return float(trainer.loss(state["params"], state, b, jax.random.key(0), None)[1]["lips"])
+
+  own = {k: v for k, v in batch.items() if not k.startswith("more_")}
+  copies = {**own, "more_lips": np.repeat(own["lips"][:, None], w, 1),
+            "more_lip_mels": np.repeat(own["mels"][:, None], w, 1),
+            "more_reference_lips": np.repeat(own["reference_lips"][:, None], w, 1)}
+  np.testing.assert_allclose(lips_metric(copies), lips_metric(own), rtol=1e-5)
+  assert abs(lips_metric(batch) - lips_metric(own)) > 1e-4
+
+
 def test_the_decoder_is_shown_the_lips_it_predicts(hint_lipsync_run, tfds_dir):
   from lipsync_jax import backends, inference
   backend = backends.checkpoint_backend(hint_lipsync_run[4], batch_size=4)
@@ -180,10 +233,16 @@ def test_the_decoder_is_shown_the_lips_it_predicts(hint_lipsync_run, tfds_dir):
   assert lips.shape == (12, lip_hint.NUM_POINTS, 3)
   face = type("Face", (), {"crop": clip["frames"][3], "mask": clip["masks"][3, ..., 0],
                            "pose": clip["poses"][3]})()
-  np.testing.assert_allclose(inference.masked_crop(face, lips[3]), drawn[3], atol=1e-6)
+  np.testing.assert_allclose(inference.masked_crop(face, inference.smoothed_lips(lips)[3]),
+                             drawn[3], atol=1e-6)
+  # Smoothed as MaLS smooths the codes: frames t-1, t, t+1 at 1/4, 1/2, 1/4, the ends repeated.
+  smooth = inference.smoothed_lips(lips)
+  np.testing.assert_allclose(smooth[3], 0.25 * lips[2] + 0.5 * lips[3] + 0.25 * lips[4], atol=1e-6)
+  np.testing.assert_allclose(smooth[0], 0.75 * lips[0] + 0.25 * lips[1], atol=1e-6)
 
 
-def test_inference_and_export_draw_the_predicted_lips(hint_lipsync_run, corpus_dir, tmp_path):
+def test_inference_and_export_draw_the_predicted_lips(hint_lipsync_run, corpus_dir, tmp_path,
+                                                       monkeypatch):
   import glob
   from lipsync_jax import backends, export, inference, input_video
   workdir = hint_lipsync_run[4]
@@ -191,20 +250,30 @@ def test_inference_and_export_draw_the_predicted_lips(hint_lipsync_run, corpus_d
   video = sorted(glob.glob(os.path.join(corpus_dir, "clips", "test_*.mp4")))[0]
   samples = inference.read_driving_audio(video)[:8000]
 
-  def shown(hint):  # what the decoder is given, with and without the lips drawn
+  def shown(hint, chunk=len(samples)):  # what the decoder is given, with and without the lips
     backend.meta["lip_hint"] = hint
-    inputs, decode = [], backend.decode
+    inputs, predicted, drawn_lips = [], [], []
+    decode, lips, masked_crop = backend.decode, backend.lips, inference.masked_crop
     backend.decode = lambda masked, codes: inputs.append(masked) or decode(masked, codes)
+    backend.lips = lambda ref, mels: predicted.append(lips(ref, mels)) or predicted[-1]
+    monkeypatch.setattr(inference, "masked_crop",
+                        lambda face, x=None: drawn_lips.append(x) or masked_crop(face, x))
     stream = inference.LipSyncStream(backend, input_video.VideoFrames(video, 25),
                                      inference.Options(batch_size=4))
-    frames = stream.push(samples) + stream.finish()
+    frames = [f for i in range(0, len(samples), chunk) for f in stream.push(samples[i:i + chunk])]
+    frames += stream.finish()
     stream.close()
-    del backend.decode
+    del backend.decode, backend.lips
+    monkeypatch.undo()
     assert len(frames) == 12 and not stream._lips  # every predicted frame's lips were used
+    if hint:  # the lips drawn are the predictions smoothed over the whole clip, in any chunking
+      np.testing.assert_allclose(np.stack(drawn_lips),
+                                 inference.smoothed_lips(np.concatenate(predicted)), atol=1e-6)
     return np.concatenate(inputs)
 
   without, drawn = shown(False), shown(True)
   assert (np.abs(drawn - without).max(axis=(1, 2, 3)) > 0.4).all()
+  np.testing.assert_allclose(shown(True, chunk=700), drawn, atol=1e-5)
   artifact = str(tmp_path / "model.lsj")
   export.export(workdir, artifact)
   exported = backends.exported_backend(artifact, batch_size=4)

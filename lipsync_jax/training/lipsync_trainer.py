@@ -185,6 +185,8 @@ class LipSyncTrainer(common.DecoderSteps):
       needed.add("hint")
     if self.config.get("lip_hint") and self.config.get("lambda_lips", 0.0):
       needed |= {"lips", "reference_lips"}
+      if self.config.get("lip_windows", 1) > 1:
+        needed |= {"more_lips", "more_lip_mels", "more_reference_lips"}
     return tuple(sorted(needed))
 
   def _embed(self, sync_params, frames, mel):
@@ -225,10 +227,16 @@ class LipSyncTrainer(common.DecoderSteps):
           (teacher - teacher.mean(axis=1, keepdims=True))).mean() / jnp.maximum(spread, 1e-12)
       loss = loss + cfg.lambda_latent * metrics["latent"]
     if "lips" in batch:  # audio to the lips the decoder is shown (config.lip_hint)
-      pred_lips = apply(batch["mels"], batch["reference_lips"], method=self.model.predict_lips)
-      metrics["lips"] = lip_motion.lips_loss(pred_lips, batch["lips"])
+      mels, reference_lips, true_lips = batch["mels"], batch["reference_lips"], batch["lips"]
+      if "more_lips" in batch:  # config.lip_windows: further windows for this loss alone
+        flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
+        mels = jnp.concatenate([mels, flat(batch["more_lip_mels"])])
+        reference_lips = jnp.concatenate([reference_lips, flat(batch["more_reference_lips"])])
+        true_lips = jnp.concatenate([true_lips, flat(batch["more_lips"])])
+      pred_lips = apply(mels, reference_lips, method=self.model.predict_lips)
+      metrics["lips"] = lip_motion.lips_loss(pred_lips, true_lips)
       metrics["lips_opening_error"] = jnp.abs(lip_motion.inner_opening(pred_lips) -
-                                              lip_motion.inner_opening(batch["lips"])).mean()
+                                              lip_motion.inner_opening(true_lips)).mean()
       loss = loss + cfg.lambda_lips * metrics["lips"]
     if self.decodes:
       # The image losses decode the audio-driven codes, or with image_codes="teacher" (adaptation
