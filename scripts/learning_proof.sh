@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The measurement behind the README's results (issue: "It lip-syncs"), from nothing, on 2 CPU
-# cores in about 2 hours (December 3, 283 GFLOP/s: corpora 7 min, prior 30, lip-sync 12,
+# cores in about 2 hours (December 3-4, 283 GFLOP/s: corpora 6-7 min, prior 30, lip-sync 14,
 # adaptation 2, evaluations 13, the SyncNet about 40); every stage resumes where it stopped when
 # rerun. The demo's recipe (scripts/demo.sh) with more data and steps. Outputs under
 # ${PROOF_DIR:-runs/proof}.
@@ -39,13 +39,13 @@ TRAIN=($PY -m lipsync_jax.train)
     --config.data_dir="$TFDS" --config.pretrained_prior="$DIR/prior" --config.lip_hint=True
 # A minute of the held-out person (8 clips of the training corpus's test split; the paper's
 # adaptation study uses 60 s), evaluated on its clips of the second corpus (held-out voices):
-# 100 steps on the audio's codes (1000 steps on the teacher's codes lost 0.19 / 0.13 of r,
-# docs/history.md), without R_sync (the SyncNet comes last).
+# 100 steps on the audio's codes at the paper's step size 1e-4 (longer, larger steps or the
+# teacher's codes traded r for PSNR, docs/history.md), without R_sync (the SyncNet comes last).
 TARGET=$(ls "$DIR"/train/prepared/clips/test_*__000.npz | head -8 | paste -sd, -)
 "${TRAIN[@]}" --config configs/adaptation.py:proof128 --workdir "$DIR/adapted" \
     --config.data_dir="$TFDS" --config.pretrained_lipsync="$DIR/lipsync" --config.lip_hint=True \
     --config.num_steps=100 --config.checkpoint_every=100 --config.image_codes=audio \
-    --config.lambda_reg=0 --config.target="$TARGET"
+    --config.learning_rate=1e-4 --config.lambda_reg=0 --config.target="$TARGET"
 EVAL=($PY -m lipsync_jax.evaluate --quiet)
 "${EVAL[@]}" --checkpoint "$DIR/prior" --data_dir "$DIR/unseen/tfds" --split train \
     --num_clips 16 --output_dir "$DIR/eval_prior_teacher_codes"

@@ -41,7 +41,8 @@ phase() {  # seconds, then the train arguments
 
 phase "$SYNC_S" --config configs/syncnet.py:gpu128 --workdir "$WORK/syncnet"
 # The mesh's lips drawn into the decoder's input (lip_hint), as scripts/learning_proof.sh: the
-# host pipeline draws them (the device-resident input does not); adaptation on the audio's codes.
+# host pipeline draws them (the device-resident input does not); adaptation on the audio's codes
+# at 1e-4.
 HINT=(--config.lip_hint=True --config.device_input=False)
 phase "$PRIOR_S" --config configs/prior.py:gpu128 --workdir "$WORK/prior" "${HINT[@]}" \
     --config.mouth_crop=0.375
@@ -49,7 +50,8 @@ phase "$LIPSYNC_S" --config configs/lipsync.py:gpu128 --workdir "$WORK/lipsync" 
     --config.pretrained_prior="$WORK/prior"
 phase "$ADAPT_S" --config configs/adaptation.py:gpu128 --workdir "$WORK/adapted" "${HINT[@]}" \
     --config.pretrained_lipsync="$WORK/lipsync" --config.pretrained_syncnet="$WORK/syncnet" \
-    --config.target="$TARGET" --config.min_syncnet_accuracy=0 --config.image_codes=audio
+    --config.target="$TARGET" --config.min_syncnet_accuracy=0 --config.image_codes=audio \
+    --config.learning_rate=1e-4
 for run in syncnet prior lipsync adapted; do
   ls "$WORK/$run/checkpoints" 2>/dev/null | grep -qE '^[0-9]+$' &&
     $PY -m lipsync_jax.weights export --workdir "$WORK/$run" --output "$OUT/$run.npz"
