@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The measurement behind the README's results (issue: "It lip-syncs"), from nothing, on 2 CPU
-# cores in about 2 hours (December 3-4, 283 GFLOP/s: corpora 6-7 min, prior 30, lip-sync 14,
+# cores in about 2 hours (December 3-4, 283-335 GFLOP/s: corpora 6-7 min, prior 30, lip-sync 14,
 # adaptation 2, evaluations 13, the SyncNet about 40); every stage resumes where it stopped when
 # rerun. The demo's recipe (scripts/demo.sh) with more data and steps. Outputs under
 # ${PROOF_DIR:-runs/proof}.
