@@ -76,6 +76,38 @@ def mel_windows(mel: np.ndarray, frame_indices) -> np.ndarray:
   return np.stack([mel_window(mel, int(t)) for t in frame_indices])
 
 
+def _hz_to_mel(hz):
+  return 2595.0 * np.log10(1.0 + np.asarray(hz, np.float64) / 700.0)
+
+
+@functools.cache
+def _mel_centres_hz() -> np.ndarray:
+  """Centre frequencies of the 80 HTK mel bands of _mel_basis (Hz)."""
+  mels = np.linspace(_hz_to_mel(FMIN), _hz_to_mel(FMAX), N_MELS + 2)[1:-1]
+  return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+
+
+def warp_taps(factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """warp_mel's interpolation for a vocal-tract factor: band j reads bands lo[j] and hi[j] with
+  weight w[j] on hi, so that it takes the value the track has at frequency centre_j / factor
+  (the edge bands past either end)."""
+  centres = _mel_centres_hz()
+  source = np.interp(centres / factor, centres, np.arange(N_MELS, dtype=np.float64))
+  lo = np.floor(source).astype(np.int32)
+  return lo, np.minimum(lo + 1, N_MELS - 1).astype(np.int32), (source - lo).astype(np.float32)
+
+
+def warp_mel(mel: np.ndarray, factor: float, gain: float) -> np.ndarray:
+  """Log-mel frames (..., 80) as a longer or shorter vocal tract and another level would give them
+  (training's audio augmentation, in the manner of VTLP): warp_taps(factor) along the bands, then
+  `gain` added (log10 power: 10 * gain dB), never below silence. factor 1 and gain 0 give the
+  frames back."""
+  lo, hi, w = warp_taps(factor)
+  mel = np.asarray(mel, np.float32)
+  warped = mel[..., lo] * (1 - w) + mel[..., hi] * w
+  return np.maximum(warped + np.float32(gain), np.float32(SILENCE))
+
+
 @functools.cache
 def _stft_window() -> np.ndarray:
   """librosa's: a periodic Hann of WIN_LENGTH, zero-padded to N_FFT at the centre."""

@@ -56,6 +56,8 @@ class PipelineConfig:
   max_shift: int = 12
   num_shifts: int = 4  # shifted windows per sample (SyncNet negatives)
   augment: bool = False  # per-sample flip, colour and small affine jitter (see augment())
+  audio_augment: bool = False  # per-sample vocal-tract warp and level of the clip's mel (see
+  # audio_augmentation())
   lip_windows: int = 1  # T-frame windows per sample for the audio-to-lips loss (more_lip_windows)
   fields: tuple | None = None  # the batch entries to make (None: all); a stage asks for its own
 
@@ -78,7 +80,8 @@ open_split = segments.open_split
 def pipeline_config(config, **overrides) -> PipelineConfig:
   """The input pipeline's settings from a training config (ml_collections.ConfigDict)."""
   kw = dict(resolution=config.model.resolution, mask=config.get("mask", "pose"), seed=config.seed,
-            augment=config.get("augment", False), num_threads=config.get("data_threads", 8),
+            augment=config.get("augment", False),
+            audio_augment=config.get("audio_augment", False), num_threads=config.get("data_threads", 8),
             num_workers=config.get("data_workers", 0),
             num_frames=config.get("num_frames", 5), lip_windows=config.get("lip_windows", 1))
   return PipelineConfig(**{**kw, **overrides})
@@ -195,20 +198,26 @@ def sample_example(source: Sequence, step: int, position: int, config: PipelineC
                                          augment_rng(config, step, position))
     out.update(frames=frames, masks=masks[..., :1], reference=reference)
     out.update({k: masks[..., 1 + 2 * i:3 + 2 * i] for i, k in enumerate(hints)})
+  voice = audio_augmentation(config, step, position) if config.audio_augment else None
+
+  def heard(windows):  # the sample's own clip's mel windows, as its audio augmentation hears them
+    return windows if voice is None else audio_lib.warp_mel(windows, *voice)
+
   if "lips" in wanted:
     out["lips"] = canonical_lips(clip, window)
   if "reference_lips" in wanted:
     out["reference_lips"] = canonical_lips(clip, [d.ref_index])[0]
   if "mels" in wanted:
-    out["mels"] = audio_lib.mel_windows(clip["mel"], window)
+    out["mels"] = heard(audio_lib.mel_windows(clip["mel"], window))
   if "sync_mels" in wanted:
     out["sync_mels"] = audio_lib.mel_windows(other["mel"], other_window)
   if "shifted_mels" in wanted:
     middle = d.start + t // 2
-    out["shifted_mels"] = np.stack([audio_lib.mel_window(clip["mel"], middle + k)
-                                    for k in d.shifts])
+    out["shifted_mels"] = heard(np.stack([audio_lib.mel_window(clip["mel"], middle + k)
+                                          for k in d.shifts]))
   if "more_lips" in wanted:
     out.update(more_lip_windows(clip, config, step, position))
+    out["more_lip_mels"] = heard(out["more_lip_mels"])
   if "mouth_shape" in wanted:
     out["mouth_shape"] = mouth_shapes(clip, d.start, d.start + t)
   if "mouth_opening" in wanted:
@@ -232,6 +241,16 @@ def more_lip_windows(clip: dict, config: PipelineConfig, step: int, position: in
     reference.append(canonical_lips(clip, [int(rng.integers(n))])[0])
   return {"more_lips": np.stack(lips), "more_lip_mels": np.stack(mels),
           "more_reference_lips": np.stack(reference)}
+
+
+def audio_augmentation(config: PipelineConfig, step: int, position: int) -> tuple[float, float]:
+  """The sample's audio augmentation, audio.warp_mel's factor and gain for all of its own clip's
+  mel windows (mels, the SyncNet's shifted negatives, the lips windows: one voice; not the sync
+  regulariser's other clip): a vocal-tract factor of 0.9-1.1 and a level of -5..+5 dB, from a
+  stream of its own (other fields stay the same). The synthetic corpus has 8 training voices:
+  this keeps the audio towers from learning them."""
+  rng = np.random.default_rng([config.seed, step, position, 3])
+  return float(rng.uniform(0.9, 1.1)), float(rng.uniform(-0.5, 0.5))
 
 
 def augment_rng(config: PipelineConfig, step: int, position: int) -> np.random.Generator:

@@ -129,6 +129,10 @@ class ResidentSplit:
       other_start = d.other_start(int(self.audio_frames[d.other_index]), t)
       out["sync_mel_row"] = row(self.audio_origin[d.other_index],
                                 other_start + np.arange(t)).astype(np.int32)
+    if cfg.audio_augment:
+      factor, gain = ip.audio_augmentation(cfg, step, position)
+      lo, hi, w = audio_lib.warp_taps(factor)
+      out.update(mel_lo=lo, mel_hi=hi, mel_w=w, mel_gain=np.float32(gain))
     if cfg.augment:
       a = ip.augmentation(ip.augment_rng(cfg, step, position), cfg.resolution)
       out.update(inverse_warp=cv2.invertAffineTransform(a.matrix).astype(np.float32),
@@ -178,10 +182,22 @@ def _augment_one(frames, masks, reference, inverse, flip, colour_map):
           colour(geometry(reference, False)))
 
 
+def _heard(windows, lo, hi, w, gain):
+  """audio.warp_mel of one sample's (..., 20, 80) windows, on the device."""
+  warped = windows[..., lo] * (1 - w) + windows[..., hi] * w
+  return jnp.maximum(warped + gain, audio_lib.SILENCE)
+
+
 def gather(arrays: dict, idx: dict, fields: tuple, augment: bool) -> dict:
   """The batch (input_pipeline's fields, dtypes and shapes) of a batch of indices: jit it."""
   window = jnp.arange(audio_lib.WINDOW_MEL_FRAMES)
-  mel_rows = lambda rows: arrays["mel"][rows[..., None] + window]  # noqa: E731
+
+  def mel_rows(rows, own=True):  # own: the sample's clip, heard as its audio augmentation has it
+    windows = arrays["mel"][rows[..., None] + window]
+    if own and "mel_gain" in idx:
+      windows = jax.vmap(_heard)(windows, idx["mel_lo"], idx["mel_hi"], idx["mel_w"],
+                                 idx["mel_gain"])
+    return windows
   out = {"clip_index": idx["clip_index"], "start_frame": idx["start_frame"]}
   if {"frames", "masks", "reference"} & set(fields):
     at = idx["frame_index"]
@@ -194,7 +210,7 @@ def gather(arrays: dict, idx: dict, fields: tuple, augment: bool) -> dict:
   if "mels" in fields:
     out["mels"] = mel_rows(idx["mel_row"])
   if "sync_mels" in fields:
-    out["sync_mels"] = mel_rows(idx["sync_mel_row"])
+    out["sync_mels"] = mel_rows(idx["sync_mel_row"], own=False)
   if "shifted_mels" in fields:
     out["shifted_mels"] = mel_rows(idx["shifted_mel_row"])
   if "mouth_shape" in fields:

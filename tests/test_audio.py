@@ -61,3 +61,17 @@ def test_window_is_centred_on_the_frame_and_padded_with_silence():
 def test_log_mel_rejects_stereo():
   with pytest.raises(ValueError):
     audio.log_mel(np.zeros((2, 1000), np.float32))
+
+
+def test_warp_mel_moves_a_band_as_a_vocal_tract_would_and_keeps_silence():
+  tone = np.full((4, audio.N_MELS), audio.SILENCE, np.float32)
+  tone[:, 40] = 0.0  # one loud band
+  np.testing.assert_array_equal(audio.warp_mel(tone, 1.0, 0.0), tone)
+  for factor in (0.9, 1.1):  # a shorter vocal tract (factor > 1) moves the band up, and back
+    peak = int(np.argmax(audio.warp_mel(tone, factor, 0.0)[0]))
+    assert (peak > 40) == (factor > 1) and peak != 40
+  louder = audio.warp_mel(tone, 1.0, 0.5)
+  np.testing.assert_allclose(louder[:, 40], 0.5)
+  quieter = audio.warp_mel(tone, 1.0, -0.5)
+  assert quieter.min() == audio.SILENCE  # never below silence
+  assert audio.warp_mel(tone[None], 1.05, 0.2).shape == (1, 4, audio.N_MELS)  # any leading axes

@@ -212,3 +212,27 @@ def test_worker_processes_give_the_threads_batches(source):
         np.testing.assert_array_equal(batch[k], v, err_msg=k)
   finally:
     it.close()
+
+
+def test_audio_augmentation_hears_all_of_a_samples_own_windows_with_one_voice(source):
+  fields = ("mels", "shifted_mels", "sync_mels", "more_lips", "more_lip_mels", "frames")
+  plain = input_pipeline.PipelineConfig(resolution=64, lip_windows=3, fields=fields)
+  aug = input_pipeline.PipelineConfig(resolution=64, lip_windows=3, fields=fields,
+                                      audio_augment=True)
+  p = input_pipeline.sample_example(source, 4, 1, plain)
+  a = input_pipeline.sample_example(source, 4, 1, aug)
+  voice = input_pipeline.audio_augmentation(aug, 4, 1)
+  assert voice != input_pipeline.audio_augmentation(aug, 5, 1)
+  for k in ("mels", "shifted_mels", "more_lip_mels"):
+    np.testing.assert_array_equal(a[k], audio.warp_mel(p[k], *voice))
+    assert not np.array_equal(a[k], p[k])
+  for k in ("sync_mels", "more_lips", "frames"):  # the other clip's audio and the rest unchanged
+    np.testing.assert_array_equal(a[k], p[k])
+
+
+def test_device_resident_audio_augmentation_matches_the_hosts(source):
+  config = input_pipeline.PipelineConfig(resolution=64, num_threads=2, audio_augment=True,
+                                         fields=("mels", "shifted_mels", "sync_mels"))
+  for resident, host in _resident_batches(source, config, (2, 9)):
+    for k in host:
+      np.testing.assert_allclose(resident[k], host[k], atol=1e-5, err_msg=k)
