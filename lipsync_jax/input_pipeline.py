@@ -80,9 +80,8 @@ open_split = segments.open_split
 def pipeline_config(config, **overrides) -> PipelineConfig:
   """The input pipeline's settings from a training config (ml_collections.ConfigDict)."""
   kw = dict(resolution=config.model.resolution, mask=config.get("mask", "pose"), seed=config.seed,
-            augment=config.get("augment", False),
-            audio_augment=config.get("audio_augment", False), num_threads=config.get("data_threads", 8),
-            num_workers=config.get("data_workers", 0),
+            augment=config.get("augment", False), audio_augment=config.get("audio_augment", False),
+            num_threads=config.get("data_threads", 8), num_workers=config.get("data_workers", 0),
             num_frames=config.get("num_frames", 5), lip_windows=config.get("lip_windows", 1))
   return PipelineConfig(**{**kw, **overrides})
 

@@ -198,6 +198,7 @@ def gather(arrays: dict, idx: dict, fields: tuple, augment: bool) -> dict:
       windows = jax.vmap(_heard)(windows, idx["mel_lo"], idx["mel_hi"], idx["mel_w"],
                                  idx["mel_gain"])
     return windows
+
   out = {"clip_index": idx["clip_index"], "start_frame": idx["start_frame"]}
   if {"frames", "masks", "reference"} & set(fields):
     at = idx["frame_index"]
