@@ -35,10 +35,13 @@ def _leaves_equal(a, b):
 
 
 def test_syncnet_one_and_eight_devices_and_device_resident_input_agree(tfds_dir, tmp_path):
-  c = _config(syncnet, tfds_dir, num_steps=2, checkpoint_every=2, batch_size=8)
+  c = _config(syncnet, tfds_dir, num_steps=2, checkpoint_every=2, batch_size=8,
+              lr_schedule="cosine", lr_final_fraction=0.05)
   one = loop.run(stages.make_trainer(c), c, str(tmp_path / "one"), loop.make_mesh(jax.devices()[:1]))
   eight = loop.run(stages.make_trainer(c), c, str(tmp_path / "eight"), loop.make_mesh())
   assert np.isfinite(one.metrics["loss"]) and one.metrics["opening_l1"] > 0
+  # Step 1 of 2 on the cosine: halfway from the rate to 5% of it.
+  assert one.metrics["learning_rate"] == pytest.approx(0.525 * c.learning_rate)
   # The split held on the 8 devices, each gathering its rows: the same batches, the same run.
   c.device_input = True
   resident = loop.run(stages.make_trainer(c), c, str(tmp_path / "resident"), loop.make_mesh())
@@ -171,7 +174,7 @@ def test_opening_loss_needs_a_syncnet_with_the_tower(lipsync_run):
 
 def test_lipsync_learning_rate_schedules():
   from configs import lipsync
-  from lipsync_jax.training.lipsync_trainer import learning_rate_schedule
+  from lipsync_jax.training.common import learning_rate_schedule
   c = lipsync.get_config("tiny")
   c.lr_schedule = "constant"
   c.update(learning_rate=1e-3, num_steps=100, lr_final_fraction=0.1)

@@ -72,6 +72,18 @@ def grad_of_trained(loss_fn, params, mask, *args):
                             for x, m in zip(leaves, trained)]), aux
 
 
+def learning_rate_schedule(config):
+  """Adam's step size: constant (the paper), or with lr_schedule="cosine" decayed over num_steps
+  to lr_final_fraction of it."""
+  kind = config.get("lr_schedule", "constant")
+  if kind == "constant":
+    return lambda step: jnp.asarray(config.learning_rate, jnp.float32)
+  if kind == "cosine":
+    return optax.cosine_decay_schedule(config.learning_rate, config.num_steps,
+                                       config.lr_final_fraction)
+  raise ValueError(f"lr_schedule {kind!r}: constant or cosine")
+
+
 def apply_gradients(state: dict, grads, tx, metrics: dict, learning_rate: float):
   """One optimizer update of state['params'] / state['opt_state']; adds the gradient norm and the
   learning rate to the metrics."""

@@ -33,18 +33,6 @@ def make_model(config) -> stylelipsync.StyleLipSync:
   return stylelipsync.from_config(config.model, jnp.dtype(config.get("dtype", "float32")))
 
 
-def learning_rate_schedule(config):
-  """Adam's step size: constant (the paper), or with lr_schedule="cosine" decayed over num_steps
-  to lr_final_fraction of it."""
-  kind = config.get("lr_schedule", "constant")
-  if kind == "constant":
-    return lambda step: jnp.asarray(config.learning_rate, jnp.float32)
-  if kind == "cosine":
-    return optax.cosine_decay_schedule(config.learning_rate, config.num_steps,
-                                       config.lr_final_fraction)
-  raise ValueError(f"lr_schedule {kind!r}: constant or cosine")
-
-
 def trained_labels(config, default):
   """config.trained_labels (comma-separated) or the stage's default."""
   labels = config.get("trained_labels") or ""
@@ -93,7 +81,7 @@ class LipSyncTrainer(common.DecoderSteps):
     self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width,
                                  jnp.dtype(config.get("dtype", "float32")))
     self.trained = trained_labels(config, self.default_trained)
-    self.learning_rate = learning_rate_schedule(config)
+    self.learning_rate = common.learning_rate_schedule(config)
     # The decoder runs only for the image and sync losses: the latent teacher alone trains on codes.
     self.decodes = (losses.any_image_loss(config) or config.lambda_sync or
                     config.get("lambda_opening", 0.0))

@@ -40,7 +40,7 @@ class PriorTrainer(common.DecoderSteps):
     self.source = source
     self.model = lipsync_trainer.make_model(config)
     self.trained = lipsync_trainer.trained_labels(config, PRIOR_TRAINED)
-    self.learning_rate = lipsync_trainer.learning_rate_schedule(config)
+    self.learning_rate = common.learning_rate_schedule(config)
     if not losses.any_image_loss(config):
       raise ValueError("the decoder prior needs an image loss: set lambda_l1, lambda_mask_l1, "
                        "lambda_mouth_lpips or lambda_lpips")

@@ -26,7 +26,8 @@ class SyncNetTrainer:
     self.source = source
     self.model = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width,
                                  jnp.dtype(config.get("dtype", "float32")))
-    self.tx = optax.adam(config.learning_rate)
+    self.learning_rate = common.learning_rate_schedule(config)
+    self.tx = optax.adam(self.learning_rate)
 
   def init_state(self, rng):
     r = self.config.model.resolution
@@ -61,7 +62,7 @@ class SyncNetTrainer:
 
   def _step(self, state, batch, step):
     grads, metrics = jax.grad(self.loss, has_aux=True)(state["params"], batch)
-    return common.apply_gradients(state, grads, self.tx, metrics, self.config.learning_rate)
+    return common.apply_gradients(state, grads, self.tx, metrics, self.learning_rate(step))
 
   def setup(self, mesh, state_shardings):
     self._jit_step = common.replicated_jit(self._step, mesh, state_shardings,
