@@ -99,7 +99,6 @@ def _input_specs(meta: dict):
 
 def export(checkpoint: str, output: str, platforms=("cpu",)):
   """Writes the artifact; returns its metadata."""
-  from lipsync_jax import media
   config, variables, step = load_checkpoint(checkpoint)
   meta = metadata_for(config, checkpoint, step)
   fns = build_functions(config)
@@ -107,16 +106,20 @@ def export(checkpoint: str, output: str, platforms=("cpu",)):
   leaves = jax.tree.leaves(variables)
   meta["platforms"] = list(platforms)
   meta["num_weights"] = len(leaves)
-  with media.atomic_path(output) as tmp:
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
-      for name, fn in fns.items():
-        specs = _input_specs(meta)[name]
-        exp = jax.export.export(jax.jit(fn), platforms=tuple(platforms))(var_spec, *specs)
-        z.writestr(f"{name}.stablehlo", bytes(exp.serialize()))
-      buf = io.BytesIO()
-      np.savez(buf, *leaves)
-      z.writestr("weights.npz", buf.getvalue())
-      z.writestr("metadata.json", json.dumps(meta, indent=1))
+  members = {}
+  for name, fn in fns.items():
+    specs = _input_specs(meta)[name]
+    exp = jax.export.export(jax.jit(fn), platforms=tuple(platforms))(var_spec, *specs)
+    members[f"{name}.stablehlo"] = bytes(exp.serialize())
+  buf = io.BytesIO()
+  with fileio.deferred_stop():  # np.savez's ZipFile is not safe against a signal inside it
+    np.savez(buf, *leaves)
+  members["weights.npz"] = buf.getvalue()
+  members["metadata.json"] = json.dumps(meta, indent=1)
+  with fileio.atomic_path(output) as tmp:
+    with fileio.deferred_stop(), zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+      for name, data in members.items():
+        z.writestr(name, data)
   return meta
 
 

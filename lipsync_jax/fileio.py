@@ -8,10 +8,13 @@ import signal
 import sys
 from typing import Callable
 
+import numpy as np
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _temporaries = set()  # atomic_path's unfinished writes in this process
 _stopping = None  # the signal that asked this process to stop
 _program = None  # (name, what is kept) of the CLI in stop_on_signals
+_deferring = False  # inside deferred_stop: a first signal is raised when the block ends
 
 
 @contextlib.contextmanager
@@ -80,7 +83,33 @@ def _raise_interrupted(signum, frame):
   if _stopping:  # a second signal, or the first one's Interrupted was swallowed
     _exit_now(signum)
   _stopping = signum
-  raise Interrupted(signum)
+  if not _deferring:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def deferred_stop():
+  """A short block that a first stop signal does not cut: it is raised when the block ends.
+
+  For library code that breaks when an exception lands at an arbitrary point: zipfile's ZipFile,
+  stopped inside its __init__, prints an AttributeError from __del__ when it is collected (so
+  np.savez too). A second signal still ends the process at once.
+  """
+  global _deferring
+  outer, _deferring = _deferring, True
+  try:
+    yield
+  finally:
+    _deferring = outer
+  if _stopping and not outer:
+    raise Interrupted(_stopping)
+
+
+def save_npz(path: str, **arrays):
+  """np.savez to `path`, atomically and whole: a stop signal waits for the write to end."""
+  with atomic_path(path) as tmp:
+    with deferred_stop(), open(tmp, "wb") as f:
+      np.savez(f, **arrays)
 
 
 def pool_worker_signals():

