@@ -59,6 +59,25 @@ def test_syncnet_one_and_eight_devices_and_device_resident_input_agree(tfds_dir,
   assert np.median(diffs) < bound / 2
 
 
+def test_syncnet_without_the_opening_tower(tfds_dir, lipsync_run, tmp_path):
+  # opening_weight 0 (every recipe's): no mouth-opening tower, whose per-frame reading was three
+  # quarters of the proof128 step; the contrastive towers start and train as with it.
+  c = _config(syncnet, tfds_dir, num_steps=1, checkpoint_every=1, opening_weight=0.0)
+  with_tower = stages.make_trainer(_config(syncnet, tfds_dir)).init_state(jax.random.key(0))
+  result = loop.run(stages.make_trainer(c), c, str(tmp_path / "sync"),
+                    loop.make_mesh(jax.devices()[:1]))
+  assert result.step == 1 and np.isfinite(result.metrics["contrastive"])
+  assert "opening_l1" not in result.metrics
+  assert sorted(result.state["params"]) == ["audio_tower", "visual_tower"]
+  initial = stages.make_trainer(c).init_state(jax.random.key(0))["params"]
+  assert _leaves_equal(initial, {k: with_tower["params"][k] for k in initial})
+  # The lip-sync stage's opening loss refuses it by name.
+  lipsync_config = lipsync_run[0].copy_and_resolve_references()
+  lipsync_config.pretrained_syncnet = str(tmp_path / "sync")
+  with pytest.raises(ValueError, match="no mouth-opening tower"):
+    stages.make_trainer(lipsync_config).init_state(jax.random.key(0))
+
+
 def test_stylegan2_step(tfds_dir, tmp_path):
   c = _config(stylegan2, tfds_dir, num_steps=2, checkpoint_every=2, r1_interval=2)
   trainer = stages.make_trainer(c)

