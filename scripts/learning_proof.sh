@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The measurement behind the README's results (issue: "It lip-syncs"), from nothing, on 2 CPU
-# cores in about 2 hours (December 3-4, 283-335 GFLOP/s: corpora 6-7 min, prior 30, lip-sync 14,
-# adaptation 2, evaluations 13, the SyncNet about 40); every stage resumes where it stopped when
-# rerun. The demo's recipe (scripts/demo.sh) with more data and steps. Outputs under
+# cores in about 1.5 hours (December 3-4, 283-335 GFLOP/s: corpora 6-7 min, prior 30, lip-sync 14,
+# adaptation 2, evaluations 13; the SyncNet 19 at 186-210 GFLOP/s); every stage resumes where it
+# stopped when rerun. The demo's recipe (scripts/demo.sh) with more data and steps. Outputs under
 # ${PROOF_DIR:-runs/proof}.
 #   1. corpora: 200 training clips (seed 1: 57 training looks, data_prep.identities; one held-out
 #      person, Joe Biden, with two held-out voices) and 24 clips of new sentences (seed 2);
