@@ -281,12 +281,15 @@ class ClipSpec:
 
 
 def clip_specs(num_clips: int, seed: int, test_fraction: float = 0.2,
-               test_identities=TEST_IDENTITIES, test_voices=TEST_VOICES) -> list[ClipSpec]:
+               test_identities=TEST_IDENTITIES, test_voices=TEST_VOICES,
+               train_voices=TRAIN_VOICES) -> list[ClipSpec]:
   """What each clip will be, deterministic for the seed; the test split holds out identities and voices."""
   looks = identities.training_looks(faces.IDENTITIES, test_identities)
   if not looks or not test_identities:
     raise ValueError("need at least one training and one test identity")
-  train_voices = [v for v in TRAIN_VOICES if v not in test_voices]
+  train_voices = [v for v in train_voices if v not in test_voices]
+  if not train_voices:
+    raise ValueError("need at least one training voice that is not a test voice")
   specs = []
   num_test = int(round(num_clips * test_fraction))
   for i in range(num_clips):
@@ -382,10 +385,11 @@ def _render_one(args):
 
 def build_corpus(out_dir: str, num_clips: int, seed: int, workers: int = 1,
                  config: RenderConfig = RenderConfig(), test_fraction: float = 0.2,
-                 test_identities=TEST_IDENTITIES, test_voices=TEST_VOICES, progress: bool = True):
+                 test_identities=TEST_IDENTITIES, test_voices=TEST_VOICES, progress: bool = True,
+                 train_voices=TRAIN_VOICES):
   """Renders every clip (resuming: complete clips are kept) and writes corpus.json."""
   from tqdm import tqdm
-  specs = clip_specs(num_clips, seed, test_fraction, test_identities, test_voices)
+  specs = clip_specs(num_clips, seed, test_fraction, test_identities, test_voices, train_voices)
   jobs = [(s, out_dir, config) for s in specs]
   failures = {}
   if workers > 1:
@@ -401,6 +405,7 @@ def build_corpus(out_dir: str, num_clips: int, seed: int, workers: int = 1,
   index = {
       "seed": seed, "num_clips": num_clips, "config": dataclasses.asdict(config),
       "test_identities": list(test_identities), "test_voices": list(test_voices),
+      "train_voices": list(train_voices),
       "clips": [dataclasses.asdict(s) for s in specs if s.clip_id not in failures],
       "failures": failures,
   }
@@ -433,6 +438,9 @@ def main(argv=None):
                       help="comma-separated identities kept out of training")
   parser.add_argument("--test_voices", default=",".join(TEST_VOICES),
                       help="comma-separated voices kept out of training")
+  parser.add_argument("--train_voices", default=",".join(TRAIN_VOICES),
+                      help="comma-separated espeak-ng voices (language+variant) of the training "
+                           "clips")
   parser.add_argument("--verbose", action="store_true", help="show MediaPipe's start-up messages")
   args = parser.parse_args(argv)
   face_mesh.set_verbose(args.verbose)
@@ -444,7 +452,8 @@ def main(argv=None):
   with fileio.stop_on_signals("synthetic", lambda: f"{_kept(args.out)}; {corpus()}"):
     index = build_corpus(args.out, args.num_clips, args.seed, args.workers,
                          RenderConfig(frame_size=args.frame_size), args.test_fraction, test_ids,
-                         tuple(x for x in args.test_voices.split(",") if x))
+                         tuple(x for x in args.test_voices.split(",") if x),
+                         train_voices=tuple(x for x in args.train_voices.split(",") if x))
   n = len(index["clips"])
   print(f"{n} clips in {args.out} ({len(index['failures'])} failed)")
   for clip_id, error in index["failures"].items():

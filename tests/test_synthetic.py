@@ -4,6 +4,7 @@ import os
 import signal
 
 import numpy as np
+import pytest
 
 from data_prep import synthetic, visemes
 from lipsync_jax import face_geometry as fg
@@ -22,6 +23,15 @@ def test_specs_are_deterministic_and_hold_out_identities_and_voices():
   assert {s.voice for s in test} <= set(synthetic.TEST_VOICES)
   assert not {s.voice for s in train} & set(synthetic.TEST_VOICES)
   assert len({s.identity for s in train}) >= 3 and len({s.voice for s in train}) >= 4
+
+
+def test_training_voices_are_chosen_and_test_voices_stay_out():
+  voices = ("en+m2", "en-us+f3", "en-us+f5")  # the last is a test voice: never trained on
+  specs = synthetic.clip_specs(60, seed=3, train_voices=voices)
+  assert {s.voice for s in specs if s.split == "train"} == {"en+m2", "en-us+f3"}
+  assert {s.voice for s in specs if s.split == "test"} <= set(synthetic.TEST_VOICES)
+  with pytest.raises(ValueError, match="training voice"):
+    synthetic.clip_specs(10, seed=3, train_voices=synthetic.TEST_VOICES)
 
 
 def test_corpus_files_and_ground_truth(corpus_dir):
