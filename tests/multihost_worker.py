@@ -51,7 +51,7 @@ def stage_configs(tfds_dir, target, pretrained_dir):
   run = lambda name: os.path.join(pretrained_dir, name)  # noqa: E731
   overrides = {
       "stylegan2": (stylegan2, {}),
-      "syncnet": (syncnet, {}),
+      "syncnet": (syncnet, {"opening_weight": 0.0}),  # as the recipes train it: no opening tower
       "prior": (prior, {"lambda_mouth_lpips": 0.0, "lr_schedule": "constant"}),
       "lipsync": (lipsync, {"pretrained_prior": run("prior"), "lr_schedule": "constant"}),
       "adaptation": (adaptation, {"pretrained_lipsync": run("lipsync"),
