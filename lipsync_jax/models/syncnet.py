@@ -6,10 +6,11 @@ trained contrastively on cosine similarity (as in StyleTalker): aligned pairs ar
 time-shifted windows and other clips' audio are negatives.
 
 Not in the paper: an optional third tower (`opening`; the trainer's opening_weight > 0), trained
-alongside by regression, reads one frame's lower half and gives its mouth opening (face_geometry.mouth_opening of the prepared mesh). The lip-sync stage's
-optional opening loss (lambda_opening) compares it on generated and real frames: the contrastive
-embedding hardly sees how far a mouth opens, and the mouths of an L1-trained decoder moved less
-than the real ones without the sync loss objecting.
+alongside by regression, reads one frame's lower half and gives its mouth opening
+(face_geometry.mouth_opening of the prepared mesh). The lip-sync stage's optional opening loss
+(lambda_opening) compares it on generated and real frames: the contrastive embedding hardly sees
+how far a mouth opens, and the mouths of an L1-trained decoder moved less than the real ones
+without the sync loss objecting.
 """
 
 import flax.linen as nn
