@@ -60,6 +60,15 @@ def _is_prepared(root: str) -> bool:
   return os.path.isdir(os.path.join(root, "done")) and os.path.isdir(os.path.join(root, "clips"))
 
 
+def _non_empty(by_split: dict, root: str) -> dict:
+  """The splits that have examples (TFDS refuses to write an empty one: a folder of one person's
+  videos, all of them held out, makes a dataset with a test split only)."""
+  kept = {split: items for split, items in by_split.items() if items}
+  if not kept:
+    raise ValueError(f"{root}: no videos to build a dataset from")
+  return kept
+
+
 def _prepared_videos(root: str) -> list[dict]:
   """Summaries of the videos a prepare run finished (done/*.json), sorted by key."""
   out = []
@@ -95,14 +104,15 @@ class _TalkingFaceBuilder(tfds.core.GeneratorBasedBuilder):
         split = "test" if self.is_test(video["identity"], video["source"]) else "train"
         by_split[split] += [os.path.join(root, s) for s in video["segments"]]
       return {split: self._generate_examples(paths, prepared=True)
-              for split, paths in by_split.items()}
+              for split, paths in _non_empty(by_split, root).items()}
     items = prepare.discover(root, self.LAYOUT)
     if not items:
       raise ValueError(f"{root}: neither a prepared folder nor videos in the {self.LAYOUT} layout")
     by_split = {"train": [], "test": []}
     for item in items:
       by_split["test" if self.is_test(item.identity, item.path) else "train"].append(item)
-    return {split: self._generate_examples(its, prepared=False) for split, its in by_split.items()}
+    return {split: self._generate_examples(its, prepared=False)
+            for split, its in _non_empty(by_split, root).items()}
 
   def _generate_examples(self, sources, prepared: bool):
     """Examples from prepared segment files, or from raw videos through prepare.process_video

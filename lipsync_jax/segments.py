@@ -94,4 +94,8 @@ def open_split(name: str, data_dir: str, split: str):
         (f" (it holds {', '.join(found)}: built by an older version of this code)" if found else "") +
         f"; build it with python -m data_prep.build_tfds --dataset {name} --manual_dir PREPARED "
         f"--data_dir {data_dir}")
-  return tfds.builder_from_directory(path).as_data_source(split)
+  builder = tfds.builder_from_directory(path)
+  if split not in builder.info.splits:
+    raise FileNotFoundError(f"{data_dir}: the {name} dataset has no {split} split (it has "
+                            f"{', '.join(sorted(builder.info.splits))})")
+  return builder.as_data_source(split)

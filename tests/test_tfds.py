@@ -103,3 +103,24 @@ def test_beam_pipeline_on_raw_videos(corpus_dir, prepared_dir, tmp_path):
   ex = builder.as_data_source("test")[0]
   seg = prepare.load_segment(os.path.join(prepared_dir, "clips", ex["clip_id"].decode() + ".npz"))
   np.testing.assert_allclose(ex["landmarks"], seg["landmarks"], atol=1e-2)
+
+
+def test_a_dataset_of_held_out_videos_only(corpus_dir, tmp_path):
+  """All videos of held-out people: the dataset has a test split and no empty train split, and
+  asking for the missing split names it; no videos at all is refused by name."""
+  from lipsync_jax import input_pipeline
+  raw = tmp_path / "raw"
+  raw.mkdir()
+  test_clip = sorted(glob.glob(os.path.join(corpus_dir, "clips", "test_*.mp4")))[0]
+  for ext in (".mp4", ".json"):
+    shutil.copy(test_clip[:-4] + ext, raw)
+  out = str(tmp_path / "tfds")
+  builder = tfds_builders.build("synthetic_talking_faces", str(raw), out)
+  assert list(builder.info.splits) == ["test"]
+  assert len(input_pipeline.open_split("synthetic_talking_faces", out, "test")) == 1
+  with pytest.raises(FileNotFoundError, match="no train split .it has test"):
+    input_pipeline.open_split("synthetic_talking_faces", out, "train")
+  for sub in ("done", "clips"):  # a prepare run that finished no video
+    (tmp_path / "empty" / sub).mkdir(parents=True)
+  with pytest.raises(ValueError, match="empty: no videos to build a dataset from"):
+    tfds_builders.build("synthetic_talking_faces", str(tmp_path / "empty"), str(tmp_path / "t2"))
