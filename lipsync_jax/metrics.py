@@ -127,7 +127,7 @@ class SyncNetEmbedder:
                 f"width {config['syncnet']['width']})"
     params = run.tree["params"] if config["stage"] == "syncnet" else run.tree["sync_params"]
     self.embed = syncnet.ClipEmbedder(
-        syncnet.SyncNet(config["syncnet"]["embed_dim"], config["syncnet"]["width"]), params).embed
+        syncnet.from_config(config["syncnet"]), params).embed
 
 
 def landmarks(lm: Landmarks, frames) -> list:

@@ -18,7 +18,7 @@ def check(workdir: str, data_dir: str, split: str, num_clips: int,
           dataset: str = "synthetic_talking_faces") -> dict:
   """The SyncNet run's held-out window accuracy on the first `num_clips` clips of `split`."""
   run = checkpoints.read_run(workdir, ("syncnet",))
-  net = syncnet.SyncNet(run.config["syncnet"]["embed_dim"], run.config["syncnet"]["width"])
+  net = syncnet.from_config(run.config["syncnet"])
   source = input_pipeline.open_source(dataset, data_dir, split)
   accuracy = syncnet_trainer.held_out_accuracy(net, run.tree["params"], source,
                                                run.config["model"]["resolution"], num_clips)

@@ -213,6 +213,33 @@ def test_syncnet_embeddings_and_losses():
   assert float(aligned) < float(losses.syncnet_contrastive(fv, fv[::-1], shifted, 0.1))
 
 
+def test_syncnet_motion_input():
+  """With motion, the visual tower reads each frame and its difference from the window's mean:
+  twice the channels, and a still window's differences are zero, so its embedding is the plain
+  input's through the first half of the kernel."""
+  net = syncnet.from_config({"embed_dim": 16, "width": 0.25, "motion": True}, opening=False)
+  assert not syncnet.from_config({"embed_dim": 16, "width": 0.25}).motion  # a run from before
+  still = jnp.broadcast_to(jax.random.uniform(jax.random.key(0), (2, 1, 64, 64, 3), minval=-1),
+                           (2, 5, 64, 64, 3))
+  v = jax.jit(net.init)(jax.random.key(1), still, jnp.zeros((2, 20, 80)))
+  kernel = v["params"]["visual_tower"]["conv0"]["kernel"]
+  assert kernel.shape == (3, 3, 30, 8)
+  plain = syncnet.SyncNet(16, 0.25, opening=False)
+  # conv0's input channels are (frame, channel) flattened: each frame's 3 colours then its 3
+  # differences; the plain net gets the colours' weights only.
+  colours = kernel.reshape(3, 3, 5, 2, 3, 8)[:, :, :, 0].reshape(3, 3, 15, 8)
+  tower = dict(v["params"]["visual_tower"])
+  tower["conv0"] = {**tower["conv0"], "kernel": colours}
+  plain_params = {**v["params"], "visual_tower": tower}
+  np.testing.assert_allclose(
+      net.apply(v, still, method=net.visual),
+      plain.apply({"params": plain_params}, still, method=plain.visual), atol=1e-5)
+  moving = still.at[:, 2].multiply(-1)
+  assert not np.allclose(net.apply(v, moving, method=net.visual),
+                         plain.apply({"params": plain_params}, moving, method=plain.visual),
+                         atol=1e-3)
+
+
 def test_discriminator_is_device_local_on_a_sharded_batch():
   """With the batch on P('data') over 8 devices, the forward pass needs no collectives: the
   minibatch-stddev groups are consecutive samples, all on one device."""

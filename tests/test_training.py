@@ -76,6 +76,10 @@ def test_syncnet_without_the_opening_tower(tfds_dir, lipsync_run, tmp_path):
   lipsync_config.pretrained_syncnet = str(tmp_path / "sync")
   with pytest.raises(ValueError, match="no mouth-opening tower"):
     stages.make_trainer(lipsync_config).init_state(jax.random.key(0))
+  # A SyncNet of another form than the lip-sync config's is refused by its field.
+  lipsync_config.syncnet.motion = not c.syncnet.motion
+  with pytest.raises(ValueError, match=f"syncnet.motion={c.syncnet.motion}: set"):
+    stages.make_trainer(lipsync_config).init_state(jax.random.key(0))
 
 
 def test_stylegan2_step(tfds_dir, tmp_path):
@@ -183,11 +187,12 @@ def test_opening_loss_moves_the_generated_frames_only(lipsync_run):
   assert float(np.abs(g_real).max()) == 0.0  # the real frames' reading is the fixed target
 
 
-def test_opening_loss_needs_a_syncnet_with_the_tower(lipsync_run):
+def test_pretrained_syncnet_must_be_a_syncnet_run(lipsync_run):
+  # (a SyncNet run without the tower lambda_opening reads: test_syncnet_without_the_opening_tower)
   c, _, _, _, workdir = lipsync_run
   c = c.copy_and_resolve_references()
-  c.pretrained_syncnet = workdir  # a lip-sync run: its params have no mouth-opening tower
-  with pytest.raises(ValueError, match="no mouth-opening tower"):
+  c.pretrained_syncnet = workdir
+  with pytest.raises(ValueError, match="a 'lipsync' run, where a syncnet run is needed"):
     stages.make_trainer(c).init_state(jax.random.key(0))
 
 

@@ -70,6 +70,15 @@ def check_lip_hint(config, workdir):
                      f"the masked frame): set config.lip_hint={trained} to build on it")
 
 
+def check_syncnet(config, workdir):
+  """The SyncNet this stage builds (config.syncnet) must be the one the run trained."""
+  trained = checkpoints.read_config(workdir, ("syncnet",))["syncnet"]
+  for key, default in (("embed_dim", None), ("width", None), ("motion", False)):
+    if trained.get(key, default) != config.syncnet.get(key, default):
+      raise ValueError(f"config.pretrained_syncnet {workdir} was trained with syncnet.{key}="
+                       f"{trained.get(key, default)}: set config.syncnet.{key} to match")
+
+
 class LipSyncTrainer(common.DecoderSteps):
   default_trained = LIPSYNC_TRAINED
 
@@ -78,8 +87,7 @@ class LipSyncTrainer(common.DecoderSteps):
     self.source = source
     self.audio_source = audio_source
     self.model = make_model(config)
-    self.sync = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width,
-                                 jnp.dtype(config.get("dtype", "float32")))
+    self.sync = syncnet.from_config(config.syncnet, jnp.dtype(config.get("dtype", "float32")))
     self.trained = trained_labels(config, self.default_trained)
     self.learning_rate = common.learning_rate_schedule(config)
     # The decoder runs only for the image and sync losses: the latent teacher alone trains on codes.
@@ -136,6 +144,7 @@ class LipSyncTrainer(common.DecoderSteps):
                          "trained SyncNet: set config.pretrained_syncnet (an untrained one only "
                          "with config.min_syncnet_accuracy=0, for tests)")
       return None
+    check_syncnet(cfg, cfg.pretrained_syncnet)
     params = checkpoints.load_tree(cfg.pretrained_syncnet)["params"]
     if cfg.get("lambda_opening", 0.0) and "mouth_tower" not in params:
       raise ValueError(f"config.pretrained_syncnet {cfg.pretrained_syncnet} has no "

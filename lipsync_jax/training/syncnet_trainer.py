@@ -26,9 +26,8 @@ class SyncNetTrainer:
     self.config = config
     self.source = source
     self.opening_weight = config.get("opening_weight", 0.0)
-    self.model = syncnet.SyncNet(config.syncnet.embed_dim, config.syncnet.width,
-                                 jnp.dtype(config.get("dtype", "float32")),
-                                 opening=self.opening_weight > 0)
+    self.model = syncnet.from_config(config.syncnet, jnp.dtype(config.get("dtype", "float32")),
+                                     opening=self.opening_weight > 0)
     self.learning_rate = common.learning_rate_schedule(config)
     self.tx = optax.adam(self.learning_rate)
 
