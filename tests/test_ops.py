@@ -154,6 +154,23 @@ def test_strided_conv_gradients_match_definition(shape, kernel, strides, pad):
   np.testing.assert_allclose(dw, ref_dw, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape,kernel,strides,padding", [
+    ((2, 20, 80, 1), 3, (2, 2), "SAME"), ((2, 5, 20, 4), 3, (2, 2), "SAME"),
+    ((2, 9, 7, 3), 3, (1, 1), ((1, 1), (1, 1))), ((1, 12, 11, 2), 4, (3, 2), ((1, 2), (0, 1)))])
+def test_conv_as_matmul_matches_the_convolution(shape, kernel, strides, padding):
+  rng = np.random.default_rng(4)
+  x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(kernel, kernel, shape[-1], 5)), jnp.float32)
+  conv = lambda fn: lambda x, w: fn(x, w, strides, padding,  # noqa: E731
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  y, vjp = jax.vjp(conv(ops.conv_as_matmul), x, w)
+  ref_y, ref_vjp = jax.vjp(conv(lax.conv_general_dilated), x, w)
+  np.testing.assert_allclose(y, ref_y, atol=1e-4)
+  dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+  for got, want in zip(vjp(dy), ref_vjp(dy)):
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
 def test_encoder_gradient_multiplies_no_inserted_zeros():
   """XLA computes a strided convolution's input gradient as a convolution of the output gradient
   with zeros inserted between its samples (lhs dilation); the encoders' convolutions use the

@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from lipsync_jax import face_geometry
+from lipsync_jax.models import ops
 
 NUM_OUTER = len(face_geometry.LIPS_UPPER_OUTER) + len(face_geometry.LIPS_LOWER_OUTER) - 2
 
@@ -31,7 +32,8 @@ class LipMotion(nn.Module):
     n, p = reference_lips.shape[:2]
     x = mels[..., None]
     for ch in self.widths:
-      x = nn.relu(nn.Conv(ch, (3, 3), (2, 2), dtype=self.dtype)(x))
+      x = nn.relu(nn.Conv(ch, (3, 3), (2, 2), dtype=self.dtype,
+                          conv_general_dilated=ops.conv_as_matmul)(x))
     centred = reference_lips - reference_lips.mean(axis=1, keepdims=True)
     h = jnp.concatenate([x.reshape(n, -1), 10.0 * centred.reshape(n, -1).astype(x.dtype)], -1)
     h = nn.relu(nn.Dense(self.hidden, dtype=self.dtype)(h))

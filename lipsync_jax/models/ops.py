@@ -192,6 +192,34 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                                   dimension_numbers, feature_group_count, precision=precision)
 
 
+def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                   dimension_numbers=None, feature_group_count=1, precision=None):
+  """lax.conv_general_dilated for nn.Conv(conv_general_dilated=...) as one matmul: the kernel's
+  kh * kw shifted (and strided) views of the padded NHWC input stacked on channels, times the HWIO
+  kernel. For few-channel convolutions of small maps, where XLA's CPU convolution and its
+  gradients run far below peak: the audio-to-lips network's three (1 -> 32 -> 64 -> 128 channels
+  on 20x80 mel windows) 1.6x faster forward and backward (docs/design.md). Anything else (dilated,
+  grouped, other layouts) goes to conv_general_dilated."""
+  nhwc = lhs.ndim == 4 and (lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) ==
+                            lax.conv_dimension_numbers(lhs.shape, rhs.shape,
+                                                       ("NHWC", "HWIO", "NHWC")))
+  dilated = any(d != 1 for d in tuple(lhs_dilation or ()) + tuple(rhs_dilation or ()))
+  if not nhwc or dilated or feature_group_count != 1:
+    return conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                dimension_numbers, feature_group_count, precision)
+  kh, kw, c, _ = rhs.shape
+  sh, sw = window_strides
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
+  (top, bottom), (left, right) = padding
+  x = jnp.pad(lhs, ((0, 0), (top, bottom), (left, right), (0, 0)))
+  ho, wo = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+  views = [x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+           for i in range(kh) for j in range(kw)]  # ordered like the kernel's (kh, kw, c)
+  return jnp.matmul(jnp.concatenate(views, axis=-1), rhs.reshape(kh * kw * c, -1),
+                    precision=precision)
+
+
 def bias_act(x, b=None, act="linear", alpha=0.2, gain=None, clamp=None):
   """bias_act of stylegan2-ada: add bias, activation, multiply by gain, clamp."""
   if b is not None:
