@@ -35,8 +35,9 @@ def get_config(variant="proof128"):
     c.audio_augment = variant != "tiny"
     c.opening_weight = 10.0 if variant == "tiny" else 0.0  # the tests train the tower too
     c.batch_size = {"tiny": 16, "proof128": 16, "gpu128": 64}[variant]
-    # proof128: 9000 steps, about 0.12 s each with its input on 2 cores (186-210 GFLOP/s); 15000
-    # read higher on new sentences (94.4% against 93.2%), not on the held-out person (87.4%).
+    # proof128: 9000 steps, about 0.14 s each with its input on 2 cores (186-215 GFLOP/s; 23
+    # min); without syncnet.motion 15000 read higher on new sentences (94.4% against 93.2%), not
+    # on the held-out person (87.4%).
     c.num_steps = {"tiny": 300, "proof128": 9000, "gpu128": 3000}[variant]
     c.checkpoint_every = 100 if variant == "tiny" else 500
     c.data_threads = 2

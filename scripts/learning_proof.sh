@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The measurement behind the README's results (issue: "It lip-syncs"), from nothing, on 2 CPU
 # cores in about 1.5 hours (December 3-4, 283-335 GFLOP/s: corpora 6-7 min, prior 30, lip-sync 14,
-# adaptation 2, evaluations 13; the SyncNet 19 at 186-210 GFLOP/s); every stage resumes where it
+# adaptation 2, evaluations 13; the SyncNet 23 at 186-215 GFLOP/s); every stage resumes where it
 # stopped when rerun. The demo's recipe (scripts/demo.sh) with more data and steps. Outputs under
 # ${PROOF_DIR:-runs/proof}.
 #   1. corpora: 200 training clips (seed 1: 57 training looks, data_prep.identities; one held-out
@@ -60,11 +60,11 @@ for model in lipsync adapted; do
 done
 # The SyncNet (paper stage 2; evaluation's LSE and adaptation's R_sync), last: the recipe above
 # does not use it. Its accuracy against shifted audio on held-out 5-frame windows of new
-# sentences and of the held-out person.
+# sentences and of the held-out person (its 5 clips of the second corpus, its 40 of the first).
 "${TRAIN[@]}" --config configs/syncnet.py:proof128 --workdir "$DIR/syncnet" \
     --config.data_dir="$TFDS"
-for split in "train 16" "test 5"; do
-  read -r name clips <<<"$split"
-  $PY -m lipsync_jax.syncnet_check --syncnet "$DIR/syncnet" --data_dir "$DIR/unseen/tfds" \
+for split in "unseen train 16" "unseen test 5" "train test 40"; do
+  read -r corpus name clips <<<"$split"
+  $PY -m lipsync_jax.syncnet_check --syncnet "$DIR/syncnet" --data_dir "$DIR/$corpus/tfds" \
       --split "$name" --num_clips "$clips"
 done
