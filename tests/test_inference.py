@@ -295,6 +295,22 @@ def test_evaluate_reports_the_six_metrics(workdir, tfds_dir, tmp_path):
   assert report["ground_truth"] == "rendered"
   assert 0 <= s["sync_window_accuracy"] <= 1 and 0 <= s["sync_clip_accuracy"] <= 1
   assert s["mouth_std_ratio"] >= 0 and -4 <= s["mouth_lag"] <= 4
+  assert 0 <= s["readable_own_clips"] <= 2 and "the clips the instrument reads" in r.stdout
+
+
+def test_readable_summary_leaves_out_what_the_instrument_cannot_read():
+  from lipsync_jax import evaluate
+  row = lambda clip, driver, own, cross, gt: {  # noqa: E731
+      "clip": clip, "driver": driver, "mouth_corr_own": own, "mouth_corr_cross": cross,
+      "mouth_corr_gt_mesh": gt}
+  rows = [row("a", "b", 0.9, 0.2, 0.95), row("b", "c", 0.3, 0.8, 0.5), row("c", "a", 0.7, 0.6, 0.9)]
+  s = evaluate.readable_summary(rows)
+  # b's own r is left out (its real frames read 0.5); so is a's other r, whose truth is b's.
+  assert (s["readable_own_clips"], s["readable_cross_clips"]) == (2, 2)
+  assert np.isclose(s["mouth_corr_own_readable"], 0.8)
+  assert np.isclose(s["mouth_corr_cross_readable"], 0.7)
+  none = evaluate.readable_summary(rows, threshold=0.99)
+  assert none["readable_own_clips"] == 0 and np.isnan(none["mouth_corr_own_readable"])
 
 
 def test_metric_definitions(clips):
