@@ -65,6 +65,8 @@ def get_config(variant="proof128"):
     raise ValueError(f"configs/lipsync.py: unknown variant {variant!r} ({', '.join(sizes)})")
   c.batch_size, c.num_steps, c.checkpoint_every, c.log_every = sizes[variant]
   c.device_input = variant == "gpu128"  # the synthetic corpus fits on the accelerator
+  # CPU: the teacher, audio encoder and lips over 8 slices of the batch (configs/base.py).
+  c.batch_slices = 8 if variant == "proof128" else 1
   if variant in ("vox256", "paper256"):
     c.data_workers = 16  # VoxCeleb2 does not: worker processes on the host
   return c

@@ -171,6 +171,19 @@ def test_conv_as_matmul_matches_the_convolution(shape, kernel, strides, padding)
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(2, 20, 80, 3), (1, 7, 9, 2), (3, 1, 2, 1)])
+def test_max_pool_3x3_stride2_matches_flax(shape):
+  import flax.linen as nn
+  rng = np.random.default_rng(5)
+  x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  ref = lambda x: nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))  # noqa: E731
+  y, vjp = jax.vjp(ops.max_pool_3x3_stride2, x)
+  ref_y, ref_vjp = jax.vjp(ref, x)
+  np.testing.assert_array_equal(y, ref_y)
+  dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+  np.testing.assert_allclose(vjp(dy)[0], ref_vjp(dy)[0], atol=1e-5)
+
+
 def test_encoder_gradient_multiplies_no_inserted_zeros():
   """XLA computes a strided convolution's input gradient as a convolution of the output gradient
   with zeros inserted between its samples (lhs dilation); the encoders' convolutions use the

@@ -252,6 +252,58 @@ def test_frozen_parameters_get_no_gradient_computation(lipsync_run):
   assert float(np.abs(np.asarray(grads["audio_encoder"]["fc"]["kernel"])).max()) > 0.0
 
 
+def test_in_slices_computes_the_same_in_order_with_its_gradient():
+  w = jnp.arange(12.0).reshape(3, 4) / 10
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(12, 3)), jnp.float32)
+  calls = []
+
+  def net(x, y):
+    calls.append(x.shape[0])
+    return {"a": jnp.tanh(x @ w), "b": y * 2}
+
+  def loss(w_, slices):
+    out = common.in_slices(lambda x, y: {"a": jnp.tanh(x @ w_), "b": y * 2}, (x, x[:, 0]), slices)
+    return jnp.sum(out["a"] * jnp.arange(48.0).reshape(12, 4)) + jnp.sum(out["b"])
+
+  whole, sliced = net(x, x[:, 0]), common.in_slices(net, (x, x[:, 0]), 4)
+  assert calls == [12, 3, 3, 3, 3]  # one computation per slice
+  for k in whole:
+    np.testing.assert_allclose(sliced[k], whole[k], rtol=1e-6)
+  np.testing.assert_allclose(jax.grad(loss)(w, 4), jax.grad(loss)(w, 1), rtol=1e-5)
+  assert common.in_slices(net, (x[:6], x[:6, 0]), 4)["a"].shape == (6, 4)  # gcd: 2 slices
+  assert calls[-2:] == [3, 3]
+  # A batch sharded over the 8 devices, 2 slices: every device slices its own samples.
+  mesh = loop.make_mesh()
+  sharded = jax.device_put(jnp.tile(x, (4, 1)), jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec("data")))
+  hlo = jax.jit(lambda x: common.in_slices(lambda x: jnp.tanh(x @ w), (x,), 2)).lower(
+      sharded).compile().as_text()
+  assert not re.search(r"all-gather|all-to-all|collective-permute|all-reduce", hlo)
+
+
+def test_a_lipsync_step_in_slices_matches_the_whole_batch(hint_lipsync_run):
+  # config.batch_slices: the teacher, audio encoder and lips over slices of the batch, the same
+  # losses and gradients as over the whole batch.
+  c, _, state, _, _ = hint_lipsync_run
+  assert c.lip_windows > 1 and c.lambda_latent and c.lambda_lips
+  results = []
+  for slices in (1, 2):
+    cfg = c.copy_and_resolve_references()
+    cfg.batch_slices = slices
+    trainer = stages.make_trainer(cfg)
+    it = trainer.make_iterator(0, 0, 1)
+    batch = it.batch(0)
+    it.close()
+    mask = common.trained_mask(state["params"], trainer.trained)
+    results.append(jax.jit(lambda s, b: common.grad_of_trained(
+        trainer.loss, s["params"], mask, s, b, jax.random.key(0), None))(state, batch))
+  (g1, m1), (g2, m2) = results
+  for k in ("loss", "latent", "lips"):
+    np.testing.assert_allclose(m2[k], m1[k], rtol=1e-5, err_msg=k)
+  for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
 def test_a_frozen_decoder_needs_a_pretrained_one(tfds_dir):
   from configs import lipsync
   c = lipsync.get_config("tiny")

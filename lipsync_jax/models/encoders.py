@@ -119,7 +119,7 @@ class AudioEncoder(nn.Module):
     x = _conv(self.widths[0], 3, 1, False, self.dtype, "stem")(x)
     x = nn.GroupNorm(num_groups=32, name="stem_norm")(x)
     x = nn.PReLU(name="stem_prelu")(x)
-    x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+    x = ops.max_pool_3x3_stride2(x)
     for stage, width in enumerate(self.widths):
       for block in range(2):
         stride = 2 if (stage > 0 and block == 0) else 1

@@ -207,14 +207,15 @@ class LipSyncTrainer(common.DecoderSteps):
     variables = {"params": params, **state["consts"]}
     apply = lambda *a, **k: self.model.apply(variables, *a, **k)  # noqa: E731
     k1, k2 = jax.random.split(rng)
+    sliced = lambda method, *a: common.in_slices(  # noqa: E731
+        lambda *b: apply(*b, method=method), a, cfg.get("batch_slices", 1))
     w_ref = apply(reference, method=self.model.encode_reference)
-    codes = apply(w_ref, apply(batch["mels"], method=self.model.encode_audio),
-                  method=self.model.latents)
+    codes = apply(w_ref, sliced(self.model.encode_audio, batch["mels"]), method=self.model.latents)
     loss, metrics, pred = 0.0, {}, None
     teacher = None
     if self.uses_teacher:
-      teacher = jax.lax.stop_gradient(apply(w_ref, frames, batch["masks"], batch["mouth_shape"],
-                                            method=self.model.teacher_latents))
+      teacher = jax.lax.stop_gradient(sliced(self.model.teacher_latents, w_ref, frames,
+                                             batch["masks"], batch["mouth_shape"]))
     if cfg.get("lambda_latent", 0.0):
       metrics["latent"] = jnp.square(codes - teacher).mean()
       # The share of the teacher's mouth codes' variance (about their clip mean) left unexplained.
@@ -230,7 +231,7 @@ class LipSyncTrainer(common.DecoderSteps):
         mels = jnp.concatenate([mels, flat(batch["more_lip_mels"])])
         reference_lips = jnp.concatenate([reference_lips, flat(batch["more_reference_lips"])])
         true_lips = jnp.concatenate([true_lips, flat(batch["more_lips"])])
-      pred_lips = apply(mels, reference_lips, method=self.model.predict_lips)
+      pred_lips = sliced(self.model.predict_lips, mels, reference_lips)
       metrics["lips"] = lip_motion.lips_loss(pred_lips, true_lips)
       metrics["lips_opening_error"] = jnp.abs(lip_motion.inner_opening(pred_lips) -
                                               lip_motion.inner_opening(true_lips)).mean()
