@@ -1,0 +1,138 @@
+"""Where a training step's time goes, by XLA operation: what to fix next for speed.
+
+  python benchmarks/op_profile.py --config configs/lipsync.py:proof128 \
+      --config.data_dir=DIR --config.pretrained_prior=RUN [--steps 10] [--top 25]
+
+Times and then traces `steps` compiled steps of the stage (jax.profiler), joins each operation's
+time with the optimized HLO and prints:
+  - the step's time by network and direction (forward, backward): the `op_name` path JAX gives each
+    operation (e.g. .../transpose(jvp(StyleLipSync.encode_audio))/audio_encoder/layer1_0/conv1),
+    convolutions and matmuls apart from everything else;
+  - the `top` operations: milliseconds per step, share, output shape, the convolution's window or
+    the dot, and where in the model it comes from.
+Times are the trace's, per step; operations that run concurrently on the 2 threads both count, so
+shares are of the summed operation time, which the step's wall time is printed beside. An XLA
+convolution that YNNPACK does not run completes asynchronously: its time shows on the operation
+that waits for it, usually its bias add.
+"""
+
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+from benchmarks import train_speed  # noqa: E402
+
+# --config, --steps (timed, then traced) and --dtype are train_speed.py's flags.
+_TOP = flags.DEFINE_integer("top", 25, "Operations listed.")
+
+NETWORKS = ("frame_encoder", "audio_encoder", "lip_motion", "reference_encoder", "face_encoder",
+            "mals", "synthesis", "lpips", "visual_tower", "audio_tower", "mapping",
+            "discriminator")
+
+
+def hlo_operations(hlo_text: str) -> dict:
+  """{instruction name: (output shape, what it computes, op_name)} of an optimized HLO module; a
+  fusion's convolution or dot and op_name are read from the computation it calls."""
+  computations = {m.group(1): m.group(2) for m in
+                  re.finditer(r"^%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}", hlo_text, re.M | re.S)}
+  ops = {}
+  for m in re.finditer(r"^\s*(?:ROOT )?%([\w.\-]+) = (\S+) ([\w\-]+)\((.*)$", hlo_text, re.M):
+    name, shape, opcode, rest = m.groups()
+    body = rest
+    called = re.search(r"calls=%([\w.\-]+)", rest)
+    if called and called.group(1) in computations:
+      body = computations[called.group(1)] + rest
+    what = opcode
+    inner = re.search(r"= \S+ (convolution|dot)\(([^\n]*)", body)
+    if inner or opcode in ("convolution", "dot"):
+      kind, args = inner.groups() if inner else (opcode, rest)
+      window = re.search(r"window=\{[^}]*\}", args)
+      what = kind + (" " + window.group(0) if window else "")
+    names = re.findall(r'op_name="([^"]+)"', body)
+    ops[name] = (shape.split("{")[0], what, names[-1] if names else "")
+  return ops
+
+
+def trace_times(trace_dir: str) -> collections.Counter:
+  """Microseconds per operation name over a trace (jax.profiler's perfetto file)."""
+  path = glob.glob(os.path.join(trace_dir, "**", "*perfetto_trace.json.gz"), recursive=True)[0]
+  with gzip.open(path) as f:
+    events = json.load(f)
+  events = events["traceEvents"] if isinstance(events, dict) else events
+  times = collections.Counter()
+  for e in events:
+    name = e.get("name", "")
+    if e.get("ph") == "X" and not name.startswith(("$", "Thunk", "Slinky", "Pjit", "Common",
+                                                   "end: ")):
+      times[name] += e.get("dur", 0)
+  return times
+
+
+def where(op_name: str) -> tuple[str, str]:
+  """(network, "forward" or "backward") of an operation's op_name."""
+  network = next((n for n in NETWORKS if f"/{n}/" in op_name or op_name.endswith(f"/{n}")), "other")
+  return network, "backward" if "transpose(jvp" in op_name else "forward"
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  config = train_speed._CONFIG.value
+  if train_speed._DTYPE.value:
+    config.dtype = train_speed._DTYPE.value
+  steps = train_speed._STEPS.value
+  seconds, gflop, (trainer, state, mesh) = train_speed.measure(config, steps)
+  it = trainer.make_iterator(0, 0, 1)
+  batch = train_speed.next_batch(it, mesh)
+  if hasattr(it, "close"):
+    it.close()
+  trace_dir = tempfile.mkdtemp(prefix="op_profile_")
+  try:
+    jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
+    start = time.perf_counter()
+    for step in range(steps):
+      state, metrics = trainer.train_step(state, batch, 10 + step)
+    jax.block_until_ready(metrics)
+    traced = (time.perf_counter() - start) / steps
+    jax.profiler.stop_trace()
+    times = trace_times(trace_dir)
+  finally:
+    shutil.rmtree(trace_dir, ignore_errors=True)
+  ops = {}
+  extra = (trainer._lpips,) if hasattr(trainer, "_lpips") else ()
+  for fn, _ in train_speed._jitted_pieces(trainer):
+    ops.update(hlo_operations(fn.lower(state, batch, jnp.int32(0), *extra).compile().as_text()))
+  per_step = {name: us / 1e3 / steps for name, us in times.items()}
+  total = sum(per_step.values())
+  print(f"step {seconds:.3f} s ({traced:.3f} s traced), {gflop:.1f} GFLOP; operations "
+        f"{total:.0f} ms per step summed")
+  groups = collections.Counter()
+  for name, ms in per_step.items():
+    shape, what, op_name = ops.get(name, ("", "", ""))
+    network, direction = where(op_name)
+    kind = "conv/dot" if what.startswith(("convolution", "dot")) else "rest"
+    groups[(network, direction, kind)] += ms
+  print(f"\n{'ms':>8} {'share':>6}  network, direction, kind")
+  for (network, direction, kind), ms in groups.most_common():
+    print(f"{ms:8.1f} {100 * ms / total:5.1f}%  {network}, {direction}, {kind}")
+  print(f"\n{'ms':>8} {'share':>6}  operation, output, computes, from")
+  for name, ms in sorted(per_step.items(), key=lambda kv: -kv[1])[:_TOP.value]:
+    shape, what, op_name = ops.get(name, ("", "", ""))
+    print(f"{ms:8.2f} {100 * ms / total:5.1f}%  {name} {shape} {what} {op_name[-90:]}")
+
+
+if __name__ == "__main__":
+  app.run(main)
