@@ -17,11 +17,7 @@ that waits for it, usually its bias add.
 """
 
 import collections
-import glob
-import gzip
-import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -34,57 +30,10 @@ import jax.numpy as jnp  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from benchmarks import train_speed  # noqa: E402
+from lipsync_jax import xla_profile  # noqa: E402
 
 # --config, --steps (timed, then traced) and --dtype are train_speed.py's flags.
 _TOP = flags.DEFINE_integer("top", 25, "Operations listed.")
-
-NETWORKS = ("frame_encoder", "audio_encoder", "lip_motion", "reference_encoder", "face_encoder",
-            "mals", "synthesis", "lpips", "visual_tower", "audio_tower", "mapping",
-            "discriminator")
-
-
-def hlo_operations(hlo_text: str) -> dict:
-  """{instruction name: (output shape, what it computes, op_name)} of an optimized HLO module; a
-  fusion's convolution or dot and op_name are read from the computation it calls."""
-  computations = {m.group(1): m.group(2) for m in
-                  re.finditer(r"^%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}", hlo_text, re.M | re.S)}
-  ops = {}
-  for m in re.finditer(r"^\s*(?:ROOT )?%([\w.\-]+) = (\S+) ([\w\-]+)\((.*)$", hlo_text, re.M):
-    name, shape, opcode, rest = m.groups()
-    body = rest
-    called = re.search(r"calls=%([\w.\-]+)", rest)
-    if called and called.group(1) in computations:
-      body = computations[called.group(1)] + rest
-    what = opcode
-    inner = re.search(r"= \S+ (convolution|dot)\(([^\n]*)", body)
-    if inner or opcode in ("convolution", "dot"):
-      kind, args = inner.groups() if inner else (opcode, rest)
-      window = re.search(r"window=\{[^}]*\}", args)
-      what = kind + (" " + window.group(0) if window else "")
-    names = re.findall(r'op_name="([^"]+)"', body)
-    ops[name] = (shape.split("{")[0], what, names[-1] if names else "")
-  return ops
-
-
-def trace_times(trace_dir: str) -> collections.Counter:
-  """Microseconds per operation name over a trace (jax.profiler's perfetto file)."""
-  path = glob.glob(os.path.join(trace_dir, "**", "*perfetto_trace.json.gz"), recursive=True)[0]
-  with gzip.open(path) as f:
-    events = json.load(f)
-  events = events["traceEvents"] if isinstance(events, dict) else events
-  times = collections.Counter()
-  for e in events:
-    name = e.get("name", "")
-    if e.get("ph") == "X" and not name.startswith(("$", "Thunk", "Slinky", "Pjit", "Common",
-                                                   "end: ")):
-      times[name] += e.get("dur", 0)
-  return times
-
-
-def where(op_name: str) -> tuple[str, str]:
-  """(network, "forward" or "backward") of an operation's op_name."""
-  network = next((n for n in NETWORKS if f"/{n}/" in op_name or op_name.endswith(f"/{n}")), "other")
-  return network, "backward" if "transpose(jvp" in op_name else "forward"
 
 
 def main(argv):
@@ -108,13 +57,13 @@ def main(argv):
     jax.block_until_ready(metrics)
     traced = (time.perf_counter() - start) / steps
     jax.profiler.stop_trace()
-    times = trace_times(trace_dir)
+    times = xla_profile.trace_times(trace_dir)
   finally:
     shutil.rmtree(trace_dir, ignore_errors=True)
   ops = {}
   extra = (trainer._lpips,) if hasattr(trainer, "_lpips") else ()
   for fn, _ in train_speed._jitted_pieces(trainer):
-    ops.update(hlo_operations(fn.lower(state, batch, jnp.int32(0), *extra).compile().as_text()))
+    ops.update(xla_profile.hlo_operations(fn.lower(state, batch, jnp.int32(0), *extra).compile().as_text()))
   per_step = {name: us / 1e3 / steps for name, us in times.items()}
   total = sum(per_step.values())
   print(f"step {seconds:.3f} s ({traced:.3f} s traced), {gflop:.1f} GFLOP; operations "
@@ -122,7 +71,7 @@ def main(argv):
   groups = collections.Counter()
   for name, ms in per_step.items():
     shape, what, op_name = ops.get(name, ("", "", ""))
-    network, direction = where(op_name)
+    network, direction = xla_profile.where(op_name)
     kind = "conv/dot" if what.startswith(("convolution", "dot")) else "rest"
     groups[(network, direction, kind)] += ms
   print(f"\n{'ms':>8} {'share':>6}  network, direction, kind")

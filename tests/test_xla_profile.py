@@ -1,10 +1,10 @@
-"""The speed tools' own logic (never timings): benchmarks/op_profile.py's reading of a trace."""
+"""The speed tools' own logic (never timings): benchmarks/xla_profile.py's reading of a trace."""
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from benchmarks import op_profile
+from lipsync_jax import xla_profile
 
 
 def test_op_profile_names_each_traced_operation(tmp_path):
@@ -14,7 +14,7 @@ def test_op_profile_names_each_traced_operation(tmp_path):
 
   x, w = jnp.ones((4, 32, 32, 8)), jnp.ones((3, 3, 8, 16))
   fn = jax.jit(jax.grad(lambda x, w: step(x, w).sum(), argnums=1))
-  ops = op_profile.hlo_operations(fn.lower(x, w).compile().as_text())
+  ops = xla_profile.hlo_operations(fn.lower(x, w).compile().as_text())
   convs = [v for v in ops.values() if v[1].startswith("convolution")]
   assert any("stride=2x2" in what and shape == "f32[4,16,16,16]" for shape, what, _ in convs)
   assert any(what.startswith("dot") for _, what, _ in ops.values())
@@ -23,9 +23,9 @@ def test_op_profile_names_each_traced_operation(tmp_path):
   jax.profiler.start_trace(str(tmp_path), create_perfetto_trace=True)
   jax.block_until_ready(fn(x, w))
   jax.profiler.stop_trace()
-  times = op_profile.trace_times(str(tmp_path))
+  times = xla_profile.trace_times(str(tmp_path))
   assert sum(1 for n in times if n in ops) >= 3, sorted(times)  # the trace's names are HLO's
-  assert op_profile.where("jit(f)/transpose(jvp(M.encode_audio))/audio_encoder/layer1/conv") == (
+  assert xla_profile.where("jit(f)/transpose(jvp(M.encode_audio))/audio_encoder/layer1/conv") == (
       "audio_encoder", "backward")
-  assert op_profile.where("jit(f)/jvp(M.teacher_latents)/frame_encoder/stem/add") == (
+  assert xla_profile.where("jit(f)/jvp(M.teacher_latents)/frame_encoder/stem/add") == (
       "frame_encoder", "forward")
