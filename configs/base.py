@@ -33,10 +33,10 @@ def get_config():
   # Compute dtype of the convolutions ("bfloat16" on accelerators); parameters, optimizer state,
   # styles, demodulation, normalisation statistics and losses stay float32.
   c.dtype = "float32"
-  # The per-sample networks of a step (lip-sync: the teacher, the audio encoder, the lips) run over
-  # the batch in this many slices per device, one after another: on CPU a slice's working set stays
-  # in cache (the proof128 lip-sync step 0.92 -> 0.73 s in 8, benchmarks/train_speed.py). The same
-  # arithmetic. Accelerators want the whole batch at once: 1.
+  # The per-sample networks of a step (lip-sync: the teacher, the audio encoder, the lips) computed
+  # over this many slices of the batch, each a separate computation (common.in_slices): on CPU a
+  # slice's activations stay in cache (the proof128 lip-sync step 0.903 -> 0.740 s in 8,
+  # docs/design.md). The same arithmetic. Accelerators want the whole batch at once: 1.
   c.batch_slices = 1
   c.model = ml_collections.ConfigDict(dict(
       resolution=256, z_dim=512, w_dim=512, channel_base=16384, channel_max=512,

@@ -34,7 +34,7 @@ def masked_input(frames, batch):
 def in_slices(fn, args, slices):
   """fn(*args) for a per-sample network (no sample's output depends on another's), computed as
   `slices` separate computations over slices of the batch, the outputs put back in order: on CPU
-  a slice's working set stays in cache (the proof128 lip-sync step 0.92 -> 0.73 s with its
+  a slice's working set stays in cache (the proof128 lip-sync step 0.903 -> 0.740 s with its
   teacher, audio encoder and lips in 8 slices). The same arithmetic; gradients flow as through
   fn. Slice j holds samples j, j + k, j + 2k, ...: over a batch sharded on D devices, k dividing
   the per-device batch, every device slices its own samples, no data moves. k = gcd(slices, N).
