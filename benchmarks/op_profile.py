@@ -13,7 +13,8 @@ time with the optimized HLO and prints:
 Times are the trace's, per step; operations that run concurrently on the 2 threads both count, so
 shares are of the summed operation time, which the step's wall time is printed beside. An XLA
 convolution that YNNPACK does not run completes asynchronously: its time shows on the operation
-that waits for it, usually its bias add.
+that waits for it, usually its bias add. StyleGAN2's step is three jitted pieces (D, G, R1):
+operations of the same name in two of them are counted as one.
 """
 
 import collections
@@ -63,7 +64,8 @@ def main(argv):
   ops = {}
   extra = (trainer._lpips,) if hasattr(trainer, "_lpips") else ()
   for fn, _ in train_speed._jitted_pieces(trainer):
-    ops.update(xla_profile.hlo_operations(fn.lower(state, batch, jnp.int32(0), *extra).compile().as_text()))
+    hlo = fn.lower(state, batch, jnp.int32(0), *extra).compile().as_text()
+    ops.update(xla_profile.hlo_operations(hlo))
   per_step = {name: us / 1e3 / steps for name, us in times.items()}
   total = sum(per_step.values())
   print(f"step {seconds:.3f} s ({traced:.3f} s traced), {gflop:.1f} GFLOP; operations "

@@ -54,5 +54,6 @@ def trace_times(trace_dir: str) -> collections.Counter:
 
 def where(op_name: str) -> tuple[str, str]:
   """(network, "forward" or "backward") of an operation's op_name."""
-  network = next((n for n in NETWORKS if f"/{n}/" in op_name or op_name.endswith(f"/{n}")), "other")
+  network = next((n for n in NETWORKS if f"/{n}/" in op_name or op_name.endswith(f"/{n}")),
+                 "other")
   return network, "backward" if "transpose(jvp" in op_name else "forward"
