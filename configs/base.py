@@ -33,10 +33,11 @@ def get_config():
   # Compute dtype of the convolutions ("bfloat16" on accelerators); parameters, optimizer state,
   # styles, demodulation, normalisation statistics and losses stay float32.
   c.dtype = "float32"
-  # The per-sample networks of a step (lip-sync: the teacher, the audio encoder, the lips) computed
-  # over this many slices of the batch, each a separate computation (common.in_slices): on CPU a
-  # slice's activations stay in cache (the proof128 lip-sync step 0.903 -> 0.740 s in 8,
-  # docs/design.md). The same arithmetic. Accelerators want the whole batch at once: 1.
+  # The per-sample networks of a step (encoders, teacher, lips, decoder, VGG) computed over this
+  # many slices of the batch, each a separate computation (common.in_slices): on CPU a slice's
+  # activations stay in cache (the proof128 lip-sync step 0.903 -> 0.740 s in 8, docs/design.md).
+  # The same arithmetic; each slice's decoder noise is drawn from its own key. Accelerators want
+  # the whole batch at once: 1.
   c.batch_slices = 1
   c.model = ml_collections.ConfigDict(dict(
       resolution=256, z_dim=512, w_dim=512, channel_base=16384, channel_max=512,

@@ -272,6 +272,11 @@ def test_in_slices_computes_the_same_in_order_with_its_gradient():
   np.testing.assert_allclose(jax.grad(loss)(w, 4), jax.grad(loss)(w, 1), rtol=1e-5)
   assert common.in_slices(net, (x[:6], x[:6, 0]), 4)["a"].shape == (6, 4)  # gcd: 2 slices
   assert calls[-2:] == [3, 3]
+  # indexed: each slice is told its index and the number of slices.
+  told = common.in_slices(lambda j, k, x: jnp.full(x.shape[:1], 10 * j + k), (x,), 4, indexed=True)
+  np.testing.assert_array_equal(told, 10 * (np.arange(12) % 4) + 4)
+  np.testing.assert_array_equal(common.in_slices(lambda j, k, x: jnp.full(x.shape[:1], 10 * j + k),
+                                                 (x[:5],), 4, indexed=True), np.ones(5))
   # A batch sharded over the 8 devices, 2 slices: every device slices its own samples.
   mesh = loop.make_mesh()
   sharded = jax.device_put(jnp.tile(x, (4, 1)), jax.sharding.NamedSharding(
@@ -304,6 +309,43 @@ def test_a_lipsync_step_in_slices_matches_the_whole_batch(hint_lipsync_run):
   for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
     # Sums taken in another order: equal to float32 rounding at the leaf's scale.
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-3 * float(np.abs(a).max()))
+
+
+def test_a_decoding_step_in_slices_matches_the_whole_batch(prior_run):
+  # The prior's encoders, decoder and both VGG terms over slices of the batch: the same losses,
+  # SaMF mask means and gradients as over the whole batch. Each slice draws its decoder noise from
+  # its own key, so the noise strengths are set to 0 (the frames then do not depend on the noise)
+  # and their own gradients, the noise's correlation with the loss, are not compared.
+  c, _, state, _, _ = prior_run
+  assert c.batch_size == 4 and c.lambda_mouth_lpips
+  silent = lambda path, x: 0 * x if "noise_strength" in jax.tree_util.keystr(path) else x  # noqa: E731
+  state = {**state, "params": jax.tree_util.tree_map_with_path(silent, state["params"])}
+  results = []
+  for slices in (1, 2):
+    cfg = c.copy_and_resolve_references()
+    cfg.update(batch_slices=slices, lambda_lpips=1.0)
+    trainer = stages.make_trainer(cfg)
+    it = trainer.make_iterator(0, 0, 1)
+    batch = it.batch(0)
+    it.close()
+    mask = common.trained_mask(state["params"], trainer.trained)
+    results.append(jax.jit(lambda s, b: common.grad_of_trained(
+        trainer.loss, s["params"], mask, s, b, jax.random.key(0), trainer.lpips_params))(
+            state, batch))
+  (g1, m1), (g2, m2) = results
+  assert {"mouth_lpips", "lpips", "mask_l1"} <= set(m1) and set(m1) == set(m2)
+  assert any(k.startswith("samf_in_mask/") for k in m1)
+  for k in m1:
+    np.testing.assert_allclose(m2[k], m1[k], rtol=1e-5, err_msg=k)
+  leaves = jax.tree_util.tree_leaves_with_path(g1)
+  largest = max(float(np.abs(a).max()) for _, a in leaves)
+  for (path, a), b in zip(leaves, jax.tree_util.tree_leaves(g2)):
+    if "noise_strength" not in jax.tree_util.keystr(path):
+      # Sums taken in another order: equal to float32 rounding at the leaf's scale, or at 1e-6
+      # of the largest leaf's for a leaf whose gradient is zero up to that rounding.
+      scale = max(float(np.abs(a).max()), 1e-3 * largest)
+      np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-3 * scale,
+                                 err_msg=jax.tree_util.keystr(path))
 
 
 def test_a_frozen_decoder_needs_a_pretrained_one(tfds_dir):

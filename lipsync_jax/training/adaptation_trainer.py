@@ -45,7 +45,7 @@ class AdaptationTrainer(LipSyncTrainer):
                                    {"masks": batch["masks"], "hint": batch["sync_hint"]})
     t = masked.shape[1]
     other = apply(batch["sync_mels"], method=self.model.encode_audio)
-    pred = apply(masked, apply(w_ref, other, method=self.model.latents), rngs={"noise": rng},
-                 method=self.model.decode).astype(jnp.float32)
+    pred = common.decode(apply, self.model, masked, apply(w_ref, other, method=self.model.latents),
+                         rng, self.config.get("batch_slices", 1)).astype(jnp.float32)
     r_sync = losses.r_sync(*self._embed(state["sync_params"], pred, batch["sync_mels"][:, t // 2]))
     return self.config.lambda_reg * r_sync, {"r_sync": r_sync}

@@ -31,22 +31,46 @@ def masked_input(frames, batch):
   return masked
 
 
-def in_slices(fn, args, slices):
+def in_slices(fn, args, slices, indexed=False):
   """fn(*args) for a per-sample network (no sample's output depends on another's), computed as
   `slices` separate computations over slices of the batch, the outputs put back in order: on CPU
   a slice's working set stays in cache (the proof128 lip-sync step 0.903 -> 0.740 s with its
   teacher, audio encoder and lips in 8 slices). The same arithmetic; gradients flow as through
   fn. Slice j holds samples j, j + k, j + 2k, ...: over a batch sharded on D devices, k dividing
   the per-device batch, every device slices its own samples, no data moves. k = gcd(slices, N).
+  With `indexed`, fn(j, k, *slice_args) is told which slice of how many it computes.
   """
   n = jax.tree_util.tree_leaves(args)[0].shape[0]
   k = math.gcd(max(int(slices), 1), n)
+  call = (lambda j, a: fn(j, k, *a)) if indexed else (lambda j, a: fn(*a))  # noqa: E731
   if k == 1:
-    return fn(*args)
-  outs = [fn(*jax.tree_util.tree_map(lambda x: x.reshape((n // k, k) + x.shape[1:])[:, j], args))
+    return call(0, args)
+  outs = [call(j, jax.tree_util.tree_map(lambda x: x.reshape((n // k, k) + x.shape[1:])[:, j],
+                                         args))
           for j in range(k)]
   return jax.tree_util.tree_map(lambda *ys: jnp.stack(ys, 1).reshape((n,) + ys[0].shape[1:]),
                                 *outs)
+
+
+def decode(apply, model, masked, codes, rng, slices, intermediates=False):
+  """model.decode of masked frames (N, T, R, R, 3) and codes (N, T, L, D), noise drawn from
+  `rng`, over `slices` slices of the batch (in_slices; slice j's noise from rng folded with j).
+  Returns the frames, and with `intermediates` also the decoder's sown intermediates (leaves
+  (N * T, ...) as the unsliced decode gives them)."""
+
+  def draw(j, k, masked, codes):
+    key = rng if k == 1 else jax.random.fold_in(rng, j)
+    pred, inter = apply(masked, codes, rngs={"noise": key}, method=model.decode,
+                        mutable=["intermediates"])
+    # (N * T, ...) -> (N, T, ...): in_slices puts outputs back in order by their first axis.
+    m = masked.shape[0]
+    return pred, jax.tree_util.tree_map(lambda x: x.reshape((m, -1) + x.shape[1:]),
+                                        inter["intermediates"])
+
+  pred, inter = in_slices(draw, (masked, codes), slices, indexed=True)
+  if not intermediates:
+    return pred
+  return pred, jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), inter)
 
 
 def make_iterator(config, source, pipeline_config, process_index, process_count, start_step,

@@ -240,14 +240,14 @@ class LipSyncTrainer(common.DecoderSteps):
       # The image losses decode the audio-driven codes, or with image_codes="teacher" (adaptation
       # on a prior) the prior's codes of the real frames, which describe the mouth exactly.
       image_codes = teacher if cfg.get("image_codes", "audio") == "teacher" else codes
-      pred, inter = apply(masked, image_codes, rngs={"noise": k1}, method=self.model.decode,
-                          mutable=["intermediates"])
+      pred, inter = common.decode(apply, self.model, masked, image_codes, k1,
+                                  cfg.get("batch_slices", 1), intermediates=True)
       pred = pred.astype(jnp.float32)
       image_loss, image_metrics = losses.reconstruction(cfg, lpips_params, pred, frames,
                                                         batch["masks"])
       loss = loss + image_loss
       metrics.update(image_metrics)
-      metrics.update(losses.samf_mask_means(inter["intermediates"], batch["masks"]))
+      metrics.update(losses.samf_mask_means(inter, batch["masks"]))
       if cfg.lambda_sync:
         metrics["sync"] = losses.sync_loss(*self._embed(state["sync_params"], pred,
                                                         batch["mels"][:, t // 2]))

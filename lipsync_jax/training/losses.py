@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 
 from lipsync_jax.models import lpips
+from lipsync_jax.training import common
 
 WEIGHTS = ("lambda_lpips", "lambda_l1", "lambda_mask_l1", "lambda_mouth_lpips")
 
@@ -38,7 +39,8 @@ def any_image_loss(config) -> bool:
 def reconstruction(config, lpips_params, pred, frames, masks):
   """The weighted sum of the image losses of generated clips `pred` against `frames`, both
   (N, T, R, R, 3) in [-1, 1], with lip masks (N, T, R, R, 1). Returns (loss, metrics)."""
-  b, t = frames.shape[:2]
+  t = frames.shape[1]
+  slices = config.get("batch_slices", 1)  # VGG over slices of the batch (common.in_slices)
   loss, metrics = 0.0, {}
   if config.get("lambda_l1", 0.0):
     metrics["l1"] = jnp.abs(pred - frames).mean()
@@ -50,12 +52,15 @@ def reconstruction(config, lpips_params, pred, frames, masks):
     # The middle frame of each clip only: VGG16 on all T frames would halve a CPU step's speed.
     size, mid = int(config.mouth_crop * frames.shape[2]), t // 2
     m = masks[:, mid]
-    metrics["mouth_lpips"] = lpips.lpips(lpips_params, mouth_crops(pred[:, mid], m, size),
-                                         mouth_crops(frames[:, mid], m, size)).mean()
+    metrics["mouth_lpips"] = common.in_slices(
+        lambda x, y: lpips.lpips(lpips_params, x, y),
+        (mouth_crops(pred[:, mid], m, size), mouth_crops(frames[:, mid], m, size)), slices).mean()
     loss = loss + config.lambda_mouth_lpips * metrics["mouth_lpips"]
   if config.get("lambda_lpips", 0.0):
-    flat = lambda x: x.reshape((b * t,) + x.shape[2:])  # noqa: E731
-    metrics["lpips"] = lpips.multiscale_lpips(lpips_params, flat(pred), flat(frames)).mean()
+    flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
+    metrics["lpips"] = common.in_slices(  # sliced by clip: a device's clips stay on it
+        lambda x, y: lpips.multiscale_lpips(lpips_params, flat(x), flat(y)).reshape(x.shape[:2]),
+        (pred, frames), slices).mean()
     loss = loss + config.lambda_lpips * metrics["lpips"]
   return loss, metrics
 

@@ -71,19 +71,20 @@ class PriorTrainer(common.DecoderSteps):
 
   def reconstruct(self, params, consts, batch, rng=None):
     """Frames drawn from the teacher codes of `batch` (noise from `rng`, or const), the mouth
-    shape read off the codes, and the decoder's intermediates (SaMF's masks)."""
+    shape read off the codes, and the decoder's intermediates (SaMF's masks). The encoders and
+    the decoder run over config.batch_slices slices of the batch (common.in_slices)."""
     frames = common.to_float(batch["frames"])
     variables = {"params": params, **consts}
     apply = lambda *a, **k: self.model.apply(variables, *a, **k)  # noqa: E731
-    w_ref = apply(common.to_float(batch["reference"]), method=self.model.encode_reference)
-    codes = apply(w_ref, frames, batch["masks"], batch["mouth_shape"],
-                  method=self.model.teacher_latents)
+    slices = self.config.get("batch_slices", 1)
+    sliced = lambda method, *a: common.in_slices(  # noqa: E731
+        lambda *b: apply(*b, method=method), a, slices)
+    w_ref = sliced(self.model.encode_reference, common.to_float(batch["reference"]))
+    codes = sliced(self.model.teacher_latents, w_ref, frames, batch["masks"], batch["mouth_shape"])
     masked = common.masked_input(frames, batch)
     if rng is None:
       return apply(masked, codes, noise_mode="const", method=self.model.decode), {}
-    pred, inter = apply(masked, codes, rngs={"noise": rng}, method=self.model.decode,
-                        mutable=["intermediates"])
-    return pred, inter["intermediates"]
+    return common.decode(apply, self.model, masked, codes, rng, slices, intermediates=True)
 
   def loss(self, params, state, batch, rng, lpips_params):
     frames = common.to_float(batch["frames"])
