@@ -25,13 +25,6 @@ if _OWN_CACHE:
 import pytest  # noqa: E402
 
 
-def pytest_collection_modifyitems(items):
-  """The multi-host test first: it runs about 9 of CI's 20 minutes, so with two test processes
-  (scripts/test.sh) it should start at once on one while the other takes the rest, not start
-  late and run alone at the end."""
-  items.sort(key=lambda item: "test_multihost" not in item.nodeid)
-
-
 def pytest_sessionfinish(session, exitstatus):
   if _OWN_CACHE:
     shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
