@@ -294,7 +294,7 @@ def test_a_lipsync_step_in_slices_matches_the_whole_batch(hint_lipsync_run):
   results = []
   for slices in (1, 2):
     cfg = c.copy_and_resolve_references()
-    cfg.update(batch_slices=slices, lambda_l1=0.0)  # no image loss: the decoder is not sliced
+    cfg.update(batch_slices=slices, lambda_l1=0.0)  # no image loss, no decoder: the test below
     trainer = stages.make_trainer(cfg)
     assert not trainer.decodes
     it = trainer.make_iterator(0, 0, 1)
