@@ -238,6 +238,18 @@ def test_syncnet_motion_input():
   assert not np.allclose(net.apply(v, moving, method=net.visual),
                          plain.apply({"params": plain_params}, moving, method=plain.visual),
                          atol=1e-3)
+  # The first layer reads the 15 channels of the frames with the kernel folded (_MotionConv): the
+  # same embedding as the 30 channels of the frames and their differences through that kernel.
+  moving = jax.random.uniform(jax.random.key(2), (2, 5, 64, 64, 3), minval=-1)
+  lower = net.apply(v, moving, method=net._lower_half)
+  both = jnp.concatenate([lower, lower - lower.mean(axis=1, keepdims=True)], -1)
+  both = both.transpose(0, 2, 3, 1, 4).reshape(2, 64, 128, 30)
+  explicit = syncnet._Tower(net.bind(v).visual_tower.plan, 16)  # a plain conv0 over 30 channels
+  np.testing.assert_allclose(net.apply(v, moving, method=net.visual),
+                             explicit.apply({"params": v["params"]["visual_tower"]}, both),
+                             atol=1e-5)
+  with pytest.raises(ValueError, match="reads 5 frames, got 4"):
+    net.apply(v, moving[:, :4], method=net.visual)
 
 
 def test_discriminator_is_device_local_on_a_sharded_batch():

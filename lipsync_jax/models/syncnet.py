@@ -25,19 +25,51 @@ import numpy as np
 from lipsync_jax.models import ops
 
 LOWER_HALF_SIZE = (64, 128)
+VISUAL_FRAMES = 5  # T
 SHIFTS = range(3, 13)  # frames: the shifted negatives of training (syncnet_trainer) and evaluation
 
 
-def _pooled_stages(x, plan, dtype):
+def _pooled_stages(x, plan, dtype, motion_frames=0):
   """Conv -> GroupNorm -> ReLU per (features, stride) of `plan`, then the global average (float32);
   called inside a compact module, whose parameters they become (conv{i}, norm{i}). The
-  convolutions compute in `dtype`; GroupNorm's statistics are taken in float32."""
+  convolutions compute in `dtype`; GroupNorm's statistics are taken in float32. With
+  `motion_frames`, the first convolution is a `_MotionConv` over that many stacked frames."""
   x = x.astype(dtype)
   for i, (features, stride) in enumerate(plan):
-    x = nn.Conv(features, (3, 3), stride, padding=1, dtype=dtype, name=f"conv{i}",
-                conv_general_dilated=ops.conv_general_dilated)(x)
+    if i == 0 and motion_frames:
+      x = _MotionConv(features, motion_frames, dtype, name="conv0")(x)
+    else:
+      x = nn.Conv(features, (3, 3), stride, padding=1, dtype=dtype, name=f"conv{i}",
+                  conv_general_dilated=ops.conv_general_dilated)(x)
     x = nn.relu(nn.GroupNorm(num_groups=min(32, features), dtype=dtype, name=f"norm{i}")(x))
   return x.astype(jnp.float32).mean(axis=(1, 2))
+
+
+class _MotionConv(nn.Module):
+  """The first 3x3 convolution of the motion input, over the T frames alone.
+
+  Its kernel (3, 3, 6T, C) reads each frame's colours x_t and their difference from the window's
+  mean frame m (channels t * 6 + 0..2 and t * 6 + 3..5). The convolution is linear and m is the
+  same in every frame, so  sum_t A_t x_t + B_t (x_t - m) = sum_t (A_t + B_t - mean_s B_s) x_t:
+  the same output from the 3T channels of the frames, at half the multiply-adds and without the
+  differences made. The parameters are nn.Conv's (names, shapes, initialisation)."""
+  features: int
+  frames: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    """x: (N, H, W, 3T) the T frames stacked on channels."""
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (3, 3, 6 * self.frames, self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    k = kernel.reshape(3, 3, self.frames, 2, 3, self.features)
+    colour, difference = k[:, :, :, 0], k[:, :, :, 1]
+    folded = colour + difference - difference.mean(axis=2, keepdims=True)
+    folded = folded.reshape(3, 3, 3 * self.frames, self.features).astype(self.dtype)
+    y = ops.conv_general_dilated(x, folded, (1, 1), ((1, 1), (1, 1)),
+                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + bias.astype(self.dtype)
 
 
 class _Tower(nn.Module):
@@ -45,10 +77,12 @@ class _Tower(nn.Module):
   plan: tuple  # (features, stride) per stage
   embed_dim: int
   dtype: jnp.dtype = jnp.float32
+  motion_frames: int = 0  # the input: T frames stacked, their motion read by the first layer
 
   @nn.compact
   def __call__(self, x):
-    x = nn.Dense(self.embed_dim, name="fc")(_pooled_stages(x, self.plan, self.dtype))
+    x = nn.Dense(self.embed_dim, name="fc")(_pooled_stages(x, self.plan, self.dtype,
+                                                           self.motion_frames))
     return x / (jnp.linalg.norm(x, axis=-1, keepdims=True) + 1e-6)
 
 
@@ -76,7 +110,8 @@ class SyncNet(nn.Module):
   def setup(self):
     w = lambda c: max(8, int(c * self.width))  # noqa: E731
     self.visual_tower = _Tower(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), 2), (w(512), 2),
-                                (w(512), 2)), self.embed_dim, self.dtype)
+                                (w(512), 2)), self.embed_dim, self.dtype,
+                               VISUAL_FRAMES if self.motion else 0)
     self.audio_tower = _Tower(((w(32), 1), (w(64), 2), (w(128), 2), (w(256), (1, 2)), (w(512), 2)),
                               self.embed_dim, self.dtype)
     if self.opening:
@@ -90,11 +125,10 @@ class SyncNet(nn.Module):
   def visual(self, frames):
     """frames (N, T, R, R, 3) in [-1, 1] -> (N, embed_dim) unit vectors."""
     n, t = frames.shape[:2]
-    lower = self._lower_half(frames)
-    if self.motion:
-      lower = jnp.concatenate([lower, lower - lower.mean(axis=1, keepdims=True)], -1)
-    stacked = lower.transpose(0, 2, 3, 1, 4)  # the T frames on channels
-    return self.visual_tower(stacked.reshape((n,) + LOWER_HALF_SIZE + (t * lower.shape[-1],)))
+    if self.motion and t != VISUAL_FRAMES:
+      raise ValueError(f"SyncNet with motion reads {VISUAL_FRAMES} frames, got {t}")
+    stacked = self._lower_half(frames).transpose(0, 2, 3, 1, 4)  # the T frames on channels
+    return self.visual_tower(stacked.reshape((n,) + LOWER_HALF_SIZE + (t * 3,)))
 
   def mouth_opening(self, frames):
     """frames (N, T, R, R, 3) in [-1, 1] -> (N, T) mouth openings (inner-lip gap / eye distance)."""
