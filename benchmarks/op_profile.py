@@ -81,7 +81,8 @@ def main(argv):
   for (network, direction, kind), ms in groups.most_common():
     print(f"{ms:8.1f} {100 * ms / total:5.1f}%  {network}, {direction}, {kind}")
   print(f"\n{'ms':>8} {'share':>6}  operation, output, computes, from")
-  listed = [(name, ms) for name, ms in per_step.items() if _MATCH.value in ops.get(name, ("", "", ""))[2]]
+  listed = [(name, ms) for name, ms in per_step.items()
+            if _MATCH.value in ops.get(name, ("", "", ""))[2]]
   for name, ms in sorted(listed, key=lambda kv: -kv[1])[:_TOP.value]:
     shape, what, op_name = ops.get(name, ("", "", ""))
     print(f"{ms:8.2f} {100 * ms / total:5.1f}%  {name} {shape} {what} {op_name[-90:]}")
