@@ -4,6 +4,7 @@ compile time, not by run time: -O0 halves it (3 model tests: 94 s -> 48 s), and 
 training runs they start as subprocesses compile the same steps again and again (a subprocess's
 syncnet.py:tiny run: 58 s cold, 21 s warm)."""
 
+import fcntl
 import json
 import os
 import shutil
@@ -70,30 +71,53 @@ NUM_CLIPS = 5
 SEED = 7
 
 
+def _built_once(tmp_path_factory, name, build):
+  """A session's directory made by build(out) once: under pytest-xdist the first worker to ask
+  builds it in the run's shared temporary folder and the others wait for it and read it (the
+  corpus, its preparation and its dataset are read only), where each worker would make its own at
+  the same time on the same cores."""
+  if "PYTEST_XDIST_WORKER" not in os.environ:
+    out = str(tmp_path_factory.mktemp(name))
+    build(out)
+    return out
+  root = tmp_path_factory.getbasetemp().parent  # one per run, above each worker's own
+  out, done = root / name, root / f"{name}.done"
+  with open(root / f"{name}.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the holder dies
+    if not done.exists():
+      shutil.rmtree(out, ignore_errors=True)  # a holder that died half-way
+      out.mkdir()
+      build(str(out))
+      done.touch()
+  return str(out)
+
+
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory):
   from data_prep import synthetic
-  out = str(tmp_path_factory.mktemp("corpus"))
-  index = synthetic.build_corpus(out, NUM_CLIPS, SEED, workers=2, test_fraction=0.2, progress=False)
-  assert not index["failures"], index["failures"]
-  return out
+
+  def build(out):
+    index = synthetic.build_corpus(out, NUM_CLIPS, SEED, workers=2, test_fraction=0.2,
+                                   progress=False)
+    assert not index["failures"], index["failures"]
+  return _built_once(tmp_path_factory, "corpus", build)
 
 
 @pytest.fixture(scope="session")
 def prepared_dir(corpus_dir, tmp_path_factory):
   from data_prep import prepare
-  out = str(tmp_path_factory.mktemp("prepared"))
-  stats = prepare.prepare(os.path.join(corpus_dir, "clips"), out, workers=2, progress=False)
-  assert stats["failed"] == 0 and stats["done"] == NUM_CLIPS, stats
-  return out
+
+  def build(out):
+    stats = prepare.prepare(os.path.join(corpus_dir, "clips"), out, workers=2, progress=False)
+    assert stats["failed"] == 0 and stats["done"] == NUM_CLIPS, stats
+  return _built_once(tmp_path_factory, "prepared", build)
 
 
 @pytest.fixture(scope="session")
 def tfds_dir(prepared_dir, tmp_path_factory):
   from data_prep import tfds_builders
-  out = str(tmp_path_factory.mktemp("tfds"))
-  tfds_builders.build("synthetic_talking_faces", prepared_dir, out)
-  return out
+  return _built_once(tmp_path_factory, "tfds", lambda out: tfds_builders.build(
+      "synthetic_talking_faces", prepared_dir, out))
 
 
 def _train_one_device(config, workdir):
