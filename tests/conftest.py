@@ -7,6 +7,7 @@ syncnet.py:tiny run: 58 s cold, 21 s warm)."""
 import fcntl
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -72,24 +73,25 @@ SEED = 7
 
 
 def _built_once(tmp_path_factory, name, build):
-  """A session's directory made by build(out) once: under pytest-xdist the first worker to ask
-  builds it in the run's shared temporary folder and the others wait for it and read it (the
-  corpus, its preparation and its dataset are read only), where each worker would make its own at
-  the same time on the same cores."""
+  """build(out) -> a picklable value, for a session, made once in a new directory `out`: under
+  pytest-xdist the first worker to ask builds it in the run's shared temporary folder and the
+  others wait for it and read it (the corpus, its preparation, its dataset and the training runs
+  are read only), where each worker would make its own at the same time on the same cores."""
   if "PYTEST_XDIST_WORKER" not in os.environ:
-    out = str(tmp_path_factory.mktemp(name))
-    build(out)
-    return out
+    return build(str(tmp_path_factory.mktemp(name)))
   root = tmp_path_factory.getbasetemp().parent  # one per run, above each worker's own
-  out, done = root / name, root / f"{name}.done"
+  out, value = root / name, root / f"{name}.pickle"
   with open(root / f"{name}.lock", "w") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the holder dies
-    if not done.exists():
+    if not value.exists():
       shutil.rmtree(out, ignore_errors=True)  # a holder that died half-way
       out.mkdir()
-      build(str(out))
-      done.touch()
-  return str(out)
+      made = build(str(out))
+      with open(f"{value}.tmp", "wb") as f:
+        pickle.dump(made, f)
+      os.replace(f"{value}.tmp", value)
+  with open(value, "rb") as f:
+    return pickle.load(f)
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +102,7 @@ def corpus_dir(tmp_path_factory):
     index = synthetic.build_corpus(out, NUM_CLIPS, SEED, workers=2, test_fraction=0.2,
                                    progress=False)
     assert not index["failures"], index["failures"]
+    return out
   return _built_once(tmp_path_factory, "corpus", build)
 
 
@@ -110,14 +113,18 @@ def prepared_dir(corpus_dir, tmp_path_factory):
   def build(out):
     stats = prepare.prepare(os.path.join(corpus_dir, "clips"), out, workers=2, progress=False)
     assert stats["failed"] == 0 and stats["done"] == NUM_CLIPS, stats
+    return out
   return _built_once(tmp_path_factory, "prepared", build)
 
 
 @pytest.fixture(scope="session")
 def tfds_dir(prepared_dir, tmp_path_factory):
   from data_prep import tfds_builders
-  return _built_once(tmp_path_factory, "tfds", lambda out: tfds_builders.build(
-      "synthetic_talking_faces", prepared_dir, out))
+
+  def build(out):
+    tfds_builders.build("synthetic_talking_faces", prepared_dir, out)
+    return out
+  return _built_once(tmp_path_factory, "tfds", build)
 
 
 def _train_one_device(config, workdir):
@@ -138,7 +145,7 @@ def prior_run(tfds_dir, tmp_path_factory):
   c = prior.get_config("tiny")
   c.update(data_dir=tfds_dir, log_every=1, image_every=10**9, num_steps=2, checkpoint_every=2,
            batch_size=4)
-  return _train_one_device(c, str(tmp_path_factory.mktemp("prior")))
+  return _built_once(tmp_path_factory, "prior", lambda out: _train_one_device(c, out))
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +159,7 @@ def lipsync_run(tfds_dir, prior_run, tmp_path_factory):
            lambda_l1=1.0, lambda_mask_l1=1.0, lambda_opening=1.0, lambda_mouth_lpips=1.0,
            lambda_lpips=1.0, min_syncnet_accuracy=0.0,
            trained_labels="samf,face_encoder,reference_encoder,audio_encoder,mals")
-  return _train_one_device(c, str(tmp_path_factory.mktemp("lipsync")))
+  return _built_once(tmp_path_factory, "lipsync", lambda out: _train_one_device(c, out))
 
 
 @pytest.fixture(scope="session")
@@ -162,14 +169,17 @@ def hint_lipsync_run(tfds_dir, prior_run, tmp_path_factory):
   with lip_hint (what is tested is the wiring, not what 2 steps learned): (config, initial state,
   state, result, workdir)."""
   from configs import lipsync
-  prior = str(tmp_path_factory.mktemp("hint_prior") / "prior")
-  shutil.copytree(prior_run[-1], prior)
-  with open(os.path.join(prior, "config.json")) as f:
-    config = json.load(f)
-  with open(os.path.join(prior, "config.json"), "w") as f:
-    json.dump({**config, "lip_hint": True}, f)
-  c = lipsync.get_config("tiny")
-  c.update(data_dir=tfds_dir, log_every=1, image_every=10**9, num_steps=2, checkpoint_every=2,
-           batch_size=2, pretrained_prior=prior, lip_hint=True, lambda_l1=1.0,
-           min_syncnet_accuracy=0.0)
-  return _train_one_device(c, str(tmp_path_factory.mktemp("hint_lipsync")))
+
+  def build(out):
+    prior = os.path.join(out, "prior")
+    shutil.copytree(prior_run[-1], prior)
+    with open(os.path.join(prior, "config.json")) as f:
+      config = json.load(f)
+    with open(os.path.join(prior, "config.json"), "w") as f:
+      json.dump({**config, "lip_hint": True}, f)
+    c = lipsync.get_config("tiny")
+    c.update(data_dir=tfds_dir, log_every=1, image_every=10**9, num_steps=2, checkpoint_every=2,
+             batch_size=2, pretrained_prior=prior, lip_hint=True, lambda_l1=1.0,
+             min_syncnet_accuracy=0.0)
+    return _train_one_device(c, os.path.join(out, "run"))
+  return _built_once(tmp_path_factory, "hint_lipsync", build)
