@@ -19,9 +19,12 @@ def get_config():
   c.image_every = 500
   c.distributed = False  # jax.distributed.initialize() for multi-host runs
   c.mask = "pose"  # pose | rect
-  # Each sample's own audio heard with another vocal tract (0.9-1.1) and level (+-5 dB):
-  # input_pipeline.audio_augmentation. For corpora with few voices (the synthetic one).
+  # Each sample's own audio heard with another vocal tract (1 +- audio_warp) and level (+-
+  # audio_gain_db): input_pipeline.audio_augmentation. For corpora with few voices at one level
+  # (the synthetic one).
   c.audio_augment = False
+  c.audio_gain_db = 5.0
+  c.audio_warp = 0.1
   # The training split held on the devices (decoded at the model's resolution, uint8) and each
   # batch gathered and augmented there (lipsync_jax/resident_input.py): for data that fits in
   # accelerator memory (the synthetic corpus, an adaptation target). False: the host pipeline.

@@ -2,7 +2,7 @@
 
   python -m lipsync_jax.evaluate --checkpoint WORKDIR | --exported MODEL.lsj --syncnet WORKDIR \
       --data_dir DIR [--dataset synthetic_talking_faces] [--split test] [--num_clips 8] \
-      [--max_frames 100] --output_dir DIR
+      [--max_frames 100] [--audio_gain_db DB] --output_dir DIR
 
 Generated frames are the model's crops pasted into the real crops through the feathered lip mask,
 as `infer` writes them into a video.
@@ -26,6 +26,9 @@ The mouth r is also given over the clips whose real frames the instrument reads 
 against the ground truth (READABLE_MIN), beside the mean over all clips.
 SyncNet discrimination: on the real clips, how often aligned audio beats audio shifted by 3-12
 frames, per 5-frame window and averaged over each clip.
+With --audio_gain_db, every driving clip's audio is heard as if recorded that many dB louder (or,
+negative, quieter): its log-mel shifted, never below silence (audio.warp_mel). Recordings differ
+in level by tens of dB; the synthetic corpus speaks at one.
 
 Writes OUTPUT_DIR/report.json, OUTPUT_DIR/report.md (a table shaped like the paper's) and
 OUTPUT_DIR/mouths.png (the first clip's real and generated mouths side by side, own audio).
@@ -126,7 +129,8 @@ def ground_truth_opening(ex, n: int, measure=fg.inner_lip_opening) -> tuple[np.n
   return np.array([measure(p) for p in np.asarray(ex["landmarks"])[:n]]), "mesh"
 
 
-def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
+def _clip(source, index: int, resolution: int, mask: str, max_frames: int,
+          audio_gain_db: float = 0.0):
   ex = source[index]
   n = min(int(ex["num_frames"]), max_frames)
   frames = input_pipeline.clip_frames(ex, n, resolution)
@@ -135,7 +139,8 @@ def _clip(source, index: int, resolution: int, mask: str, max_frames: int):
                     input_pipeline.unpack_masks(packed)]).reshape(n, resolution, resolution, 1)
   mel = np.asarray(ex["mel"])
   opening, truth = ground_truth_opening(ex, n)
-  return {"frames": frames, "masks": masks, "mels": audio_lib.mel_windows(mel, range(n)),
+  mels = audio_lib.warp_mel(audio_lib.mel_windows(mel, range(n)), 1.0, audio_gain_db / 10)
+  return {"frames": frames, "masks": masks, "mels": mels,
           "opening": opening, "truth": truth, "identity": _text(ex["identity"]),
           "clip_id": _text(ex["clip_id"]), "landmarks": np.asarray(ex["landmarks"])[:n],
           "shapes": input_pipeline.mouth_shapes(ex, 0, n),
@@ -196,11 +201,13 @@ def mouth_strip(real: np.ndarray, generated: np.ndarray, masks: np.ndarray, colu
 def evaluate(backend: backends.Backend, syncnet_dir: str | None, data_dir: str,
              dataset: str = "synthetic_talking_faces", split: str = "test", num_clips: int = 8,
              max_frames: int = 100, mask: str | None = None, progress: bool = True,
-             strip_path: str | None = None, exclude=(), csim_every: int = 1) -> dict:
+             strip_path: str | None = None, exclude=(), csim_every: int = 1,
+             audio_gain_db: float = 0.0) -> dict:
   """The report (see the module's docstring) on the first `num_clips` clips of the split whose ids
   are not in `exclude` (e.g. the clip a model was adapted on); with `strip_path`, the first clip's
   real and generated mouths (own audio) as an image there (mouth_strip); CSIM on every
-  `csim_every`-th generated frame (dlib's descriptor takes about 85 ms a frame on 2 cores)."""
+  `csim_every`-th generated frame (dlib's descriptor takes about 85 ms a frame on 2 cores); the
+  driving audio `audio_gain_db` louder (negative: quieter)."""
   from tqdm import tqdm
   if csim_every < 1:
     raise ValueError(f"csim_every {csim_every}: must be 1 or more")
@@ -213,7 +220,7 @@ def evaluate(backend: backends.Backend, syncnet_dir: str | None, data_dir: str,
       break
     if _text(source[i]["clip_id"]) not in exclude:
       chosen.append(i)
-  clips = [_clip(source, i, r, mask, max_frames) for i in chosen]
+  clips = [_clip(source, i, r, mask, max_frames, audio_gain_db) for i in chosen]
   if len(clips) < 2:
     raise ValueError(f"{data_dir} {split}: cross-identity evaluation needs at least 2 clips")
   sync = metrics.SyncNetEmbedder(syncnet_dir) if syncnet_dir else None
@@ -279,7 +286,7 @@ def evaluate(backend: backends.Backend, syncnet_dir: str | None, data_dir: str,
           "syncnet": sync.name if sync else "none (not measured)", "dataset": dataset, "split": split,
           "data_dir": os.path.abspath(data_dir), "num_clips": len(rows),
           "csim_model": "dlib_face_recognition_resnet_model_v1 (not ArcFace)",
-          "csim_every": csim_every,
+          "csim_every": csim_every, "audio_gain_db": audio_gain_db,
           "ground_truth": ",".join(sorted({row["ground_truth"] for row in rows})),
           "summary": summary, "clips": rows}
 
@@ -304,7 +311,9 @@ def markdown(report: dict) -> str:
       f"{report['resolution']}, {report['mask']} mask) on {report['num_clips']} clips of "
       f"{report['dataset']}/{report['split']}." + (
           " Codes: the decoder prior's, of the driving clip's real frames (not audio)."
-          if report.get("codes") == "teacher" else ""),
+          if report.get("codes") == "teacher" else "") + (
+          f" The driving audio {report['audio_gain_db']:+g} dB."
+          if report.get("audio_gain_db") else ""),
       "",
       "| Method | PSNR ↑ | SSIM ↑ | LMD ↓ | LSE-D ↓ | LSE-C ↑ | CSIM ↑ |",
       "|---|---|---|---|---|---|---|",
@@ -373,6 +382,8 @@ def main(argv=None):
   p.add_argument("--max_frames", type=int, default=100, help="frames per clip")
   p.add_argument("--csim_every", type=int, default=1, help="CSIM on every k-th generated frame "
                  "(dlib's descriptor takes about 85 ms a frame on 2 cores)")
+  p.add_argument("--audio_gain_db", type=float, default=0.0, help="hear the driving audio this "
+                 "many dB louder (negative: quieter), as another recording level would give it")
   p.add_argument("--mask", choices=("pose", "rect"), default=None,
                  help="lip mask (default: the one the model was trained with)")
   p.add_argument("--output_dir", required=True,
@@ -398,7 +409,8 @@ def main(argv=None):
       report = evaluate(backend, args.syncnet, args.data_dir, args.dataset, args.split,
                         args.num_clips, args.max_frames, args.mask, progress=not args.quiet,
                         exclude=[x for x in args.exclude.split(",") if x],
-                        strip_path=outputs[0], csim_every=args.csim_every)
+                        strip_path=outputs[0], csim_every=args.csim_every,
+                        audio_gain_db=args.audio_gain_db)
     except (FileNotFoundError, ValueError, media.MediaError) as e:
       print(f"error: {e}", file=sys.stderr)
       return 2

@@ -58,6 +58,8 @@ class PipelineConfig:
   augment: bool = False  # per-sample flip, colour and small affine jitter (see augment())
   audio_augment: bool = False  # per-sample vocal-tract warp and level of the clip's mel (see
   # audio_augmentation())
+  audio_gain_db: float = 5.0  # its level: uniform in +-this many dB
+  audio_warp: float = 0.1  # its vocal-tract factor: uniform in 1 +- this
   lip_windows: int = 1  # T-frame windows per sample for the audio-to-lips loss (more_lip_windows)
   fields: tuple | None = None  # the batch entries to make (None: all); a stage asks for its own
 
@@ -81,6 +83,8 @@ def pipeline_config(config, **overrides) -> PipelineConfig:
   """The input pipeline's settings from a training config (ml_collections.ConfigDict)."""
   kw = dict(resolution=config.model.resolution, mask=config.get("mask", "pose"), seed=config.seed,
             augment=config.get("augment", False), audio_augment=config.get("audio_augment", False),
+            audio_gain_db=config.get("audio_gain_db", 5.0),
+            audio_warp=config.get("audio_warp", 0.1),
             num_threads=config.get("data_threads", 8), num_workers=config.get("data_workers", 0),
             num_frames=config.get("num_frames", 5), lip_windows=config.get("lip_windows", 1))
   return PipelineConfig(**{**kw, **overrides})
@@ -245,11 +249,13 @@ def more_lip_windows(clip: dict, config: PipelineConfig, step: int, position: in
 def audio_augmentation(config: PipelineConfig, step: int, position: int) -> tuple[float, float]:
   """The sample's audio augmentation, audio.warp_mel's factor and gain for all of its own clip's
   mel windows (mels, the SyncNet's shifted negatives, the lips windows: one voice; not the sync
-  regulariser's other clip): a vocal-tract factor of 0.9-1.1 and a level of -5..+5 dB, from a
-  stream of its own (other fields stay the same). The synthetic corpus has 8 training voices:
-  this keeps the audio towers from learning them."""
+  regulariser's other clip): a vocal-tract factor in 1 +- audio_warp and a level in +-audio_gain_db
+  (0.9-1.1 and +-5 dB by default), from a stream of its own (other fields stay the same). The
+  synthetic corpus has 8 training voices at one level: this keeps the audio towers from learning
+  them, and the model from reading a recording's level as speech."""
   rng = np.random.default_rng([config.seed, step, position, 3])
-  return float(rng.uniform(0.9, 1.1)), float(rng.uniform(-0.5, 0.5))
+  return (float(rng.uniform(1 - config.audio_warp, 1 + config.audio_warp)),
+          float(rng.uniform(-config.audio_gain_db / 10, config.audio_gain_db / 10)))
 
 
 def augment_rng(config: PipelineConfig, step: int, position: int) -> np.random.Generator:

@@ -230,6 +230,20 @@ def test_audio_augmentation_hears_all_of_a_samples_own_windows_with_one_voice(so
     np.testing.assert_array_equal(a[k], p[k])
 
 
+def test_audio_augmentation_draws_within_its_configured_ranges():
+  narrow = input_pipeline.PipelineConfig(audio_augment=True)
+  wide = input_pipeline.PipelineConfig(audio_augment=True, audio_gain_db=15, audio_warp=0.2)
+  draws = {c: np.array([input_pipeline.audio_augmentation(c, s, p) for s in range(50)
+                        for p in range(4)]) for c in (narrow, wide)}
+  for c, (factors, gains) in ((c, d.T) for c, d in draws.items()):
+    assert np.all(np.abs(factors - 1) <= c.audio_warp)
+    assert np.all(np.abs(gains) <= c.audio_gain_db / 10)
+  # The wide draws reach past the default ranges (0.9-1.1, +-5 dB); the defaults' draws are the
+  # same stream scaled.
+  assert np.abs(draws[wide][:, 1]).max() > 1.0 and np.abs(draws[wide][:, 0] - 1).max() > 0.15
+  np.testing.assert_allclose(draws[wide][:, 1], 3 * draws[narrow][:, 1], rtol=1e-12)
+
+
 def test_device_resident_audio_augmentation_matches_the_hosts(source):
   config = input_pipeline.PipelineConfig(resolution=64, num_threads=2, audio_augment=True,
                                          fields=("mels", "shifted_mels", "sync_mels"))

@@ -76,6 +76,13 @@ def test_transfer_moves_a_mouth_to_another_head_pose():
                              fg.apply_pose(points, *pose_b), atol=1e-9)
 
 
+def test_evaluate_hears_the_audio_at_another_level(source):
+  plain = evaluate._clip(source, 0, 64, "pose", 6)
+  quiet = evaluate._clip(source, 0, 64, "pose", 6, audio_gain_db=-10)
+  np.testing.assert_array_equal(quiet["mels"], np.maximum(plain["mels"] - 1, audio_lib.SILENCE))
+  assert quiet["mels"].min() == audio_lib.SILENCE < plain["mels"].min() + 1
+
+
 def test_evaluate_draws_the_drivers_lips_at_the_clips_pose(source):
   clip, driver = (evaluate._clip(source, i, 64, "pose", 4) for i in (0, len(source) - 1))
   hinted = type("Backend", (), {"meta": {"lip_hint": True, "codes": "teacher"}})()
