@@ -21,6 +21,12 @@ def get_config(variant="proof128"):
   c.model = base.model_config("vox256" if paper else variant, "configs/lipsync.py")
   c.syncnet.update(base.SYNCNETS["vox256" if paper else variant])  # as the SyncNet run it loads
   c.augment = variant in ("tiny", "proof128", "gpu128")
+  # The synthetic corpus speaks at one level: each sample's audio heard at a level within +-10 dB
+  # and with another vocal tract (input_pipeline.audio_augmentation), or the lips read the level as
+  # speech (new sentences' lips at -10 / +10 dB: r 0.83 / 0.85 without, 0.87 / 0.87 with;
+  # docs/history.md).
+  c.audio_augment = c.augment
+  c.audio_gain_db = 10.0
   c.lambda_latent = 0.0 if paper else 1.0
   c.image_codes = "audio"  # what the image losses decode (adaptation may use "teacher")
   c.lambda_lpips = 10.0 if paper else 0.0
