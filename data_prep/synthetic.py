@@ -82,11 +82,10 @@ def random_text(rng: np.random.Generator) -> str:
 @dataclasses.dataclass
 class PreparedPhoto:
   image: np.ndarray  # (S, S, 3) uint8, the face centred
-  normalized: np.ndarray  # (478, 3) mesh in canonical pose and scale
+  normalized: np.ndarray  # (478, 3) mesh in canonical pose and scale, its lips closed (the rest)
   scale: float
   rotation: np.ndarray
   translation: np.ndarray
-  neutral_jaw: float  # jaw value that closes this photo's mouth
   anchors: np.ndarray  # (K, 2) points around the face and on the frame border
   ring_count: int  # the first ring_count anchors surround the face and follow the head
   source_points: np.ndarray  # (478 + K, 2) the photo's landmarks and anchors: the warp's source
@@ -107,8 +106,8 @@ def prepare_photo(photo: np.ndarray, landmarks: np.ndarray, config: RenderConfig
   pts[:, :2] = pts[:, :2] * zoom + m[:, 2]
   pts[:, 2] *= zoom
   scale, rot, trans = fg.estimate_pose(pts)
-  normalized = fg.normalize_pose(pts, scale, rot, trans)
-  neutral = fg.closed_jaw(normalized)  # photos may smile or speak
+  # Photos may smile or speak: the rest closes the lips along the whole mouth.
+  rest = fg.close_lips(fg.normalize_pose(pts, scale, rot, trans))
   # Anchors: a ring around the face that moves with the head, and the frame border that does not.
   face_c = pts[:, :2].mean(0)
   radii = (pts[:, :2].max(0) - pts[:, :2].min(0)) * np.array([0.85, 0.8])
@@ -118,7 +117,7 @@ def prepare_photo(photo: np.ndarray, landmarks: np.ndarray, config: RenderConfig
   border = np.array([(x, y) for x in edge for y in edge
                      if min(x, y) < 0 or max(x, y) > size])
   anchors = np.concatenate([ring, border])
-  return PreparedPhoto(image, normalized, scale, rot, trans, neutral, anchors, len(ring),
+  return PreparedPhoto(image, rest, scale, rot, trans, anchors, len(ring),
                        np.concatenate([pts[:, :2], anchors]))
 
 
@@ -218,7 +217,7 @@ def _blinks(rng, num_frames, fps):
 def render_frame(photo: PreparedPhoto, triangles: np.ndarray, jaw, width, rnd, blink, yaw, pitch,
                  roll, shift, zoom, teeth_shade) -> tuple[np.ndarray, np.ndarray]:
   """One frame and its (478, 3) landmarks."""
-  moved = fg.deform_mouth(photo.normalized, photo.neutral_jaw + jaw, width, rnd)
+  moved = fg.deform_mouth(photo.normalized, jaw, width, rnd)
   rot = fg.rotation_from_euler(yaw, pitch, 0.0) @ photo.rotation
   pts = fg.apply_pose(moved, photo.scale, rot, photo.translation)
   pts = fg.blink(pts, blink)

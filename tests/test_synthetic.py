@@ -6,7 +6,7 @@ import signal
 import numpy as np
 import pytest
 
-from data_prep import synthetic, visemes
+from data_prep import faces, synthetic, visemes
 from lipsync_jax import face_geometry as fg
 from tests.conftest import NUM_CLIPS, SEED
 
@@ -72,6 +72,20 @@ def test_mouth_model_closes_and_opens():
   assert gap(opened) - gap(closed) > 0.15
   # The upper face does not move with the jaw.
   np.testing.assert_allclose(opened[fg.rigid_indices()], closed[fg.rigid_indices()], atol=1e-9)
+
+
+def test_an_open_mouthed_photo_rests_with_its_lips_together_from_corner_to_corner():
+  """The astronaut smiles with her mouth open. Closed by the jaw alone, the middle met and the
+  corners crossed (lower lip 0.04 eye distances above the upper), and the evaluation's inner-lip
+  area read the rest as half open and falling as the mouth began to open."""
+  image = faces.load_photo("skimage:astronaut")
+  photo = synthetic.prepare_photo(image, synthetic._detected(image, "skimage:astronaut"),
+                                  synthetic.RenderConfig())
+  gaps = fg.inner_lip_gaps(photo.normalized)  # the rest, in eye distances
+  assert gaps.min() > -0.003 and gaps.max() < 0.01, gaps
+  openings = [fg.inner_lip_opening(fg.deform_mouth(photo.normalized, jaw))
+              for jaw in (0.0, 0.05, 0.1, 0.2, 0.4)]
+  assert openings[0] < 0.05 and np.all(np.diff(openings) > 0.01), openings
 
 
 def test_visemes_close_lips_for_bilabials_and_silence():
