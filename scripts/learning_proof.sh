@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The measurement behind the README's results (issue: "It lip-syncs"), from nothing, on 2 CPU
-# cores in about 1.5 hours (December 3-4, 283-335 GFLOP/s: corpora 6-7 min, prior 30, lip-sync 14,
-# adaptation 2, evaluations 13; the SyncNet 23 at 186-215 GFLOP/s); every stage resumes where it
+# cores in about 1.4 hours (December 5, about 210 GFLOP/s: corpora 6 min, prior 35, lip-sync 13,
+# adaptation 3, evaluations 10, the SyncNet 15 and its checks 2); every stage resumes where it
 # stopped when rerun. The demo's recipe (scripts/demo.sh) with more data and steps. Outputs under
 # ${PROOF_DIR:-runs/proof}.
 #   1. corpora: 200 training clips (seed 1: 57 training looks, data_prep.identities; one held-out
