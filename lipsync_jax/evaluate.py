@@ -53,8 +53,8 @@ from lipsync_jax.models import syncnet  # noqa: E402
 
 SHIFTS = syncnet.SHIFTS
 # A clip's mouth r is read where the instrument (MediaPipe on its real frames) tracks its ground
-# truth at least this well: on a photo taken mid-word, whose mouth the renderer never quite closes
-# (the synthetic corpus's obama2 look), it reads 0.5-0.7, a cap on any generated mouth there.
+# truth at least this well: where it does not (0.5-0.7 on the synthetic corpus's obama2 look while
+# the renderer crossed its lips at rest, before December 5), it caps any generated mouth there.
 READABLE_MIN = 0.8
 
 
