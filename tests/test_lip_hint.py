@@ -90,7 +90,10 @@ def test_evaluate_draws_the_drivers_lips_at_the_clips_pose(source):
   own = evaluate._masked(clip, hinted, clip)
   expected = lip_hint.draw(evaluate._masked(clip), clip["masks"],
                            np.stack([lip_hint.render(p, 64) for p in clip["landmarks"]]))
-  np.testing.assert_allclose(own, expected, atol=1e-3)
+  # The pose round trip moves points by float error, which can cross the rasteriser's subpixel
+  # grid: an edge pixel a grey level off at most.
+  np.testing.assert_allclose(own, expected, atol=2 / 255)
+  assert np.abs(own - expected).mean() < 1e-4
   cross = evaluate._masked(clip, hinted, driver)
   assert not np.allclose(cross, own)
   # The driver's mouth at the clip's head pose: near the clip's own lips, not the driver's.
