@@ -92,7 +92,7 @@ class PreparedPhoto:
 
 
 def prepare_photo(photo: np.ndarray, landmarks: np.ndarray, config: RenderConfig) -> PreparedPhoto:
-  """Crops a photo around its face to the frame size and fits the mesh's pose and its closed mouth."""
+  """Crops a photo around its face to the frame size; fits the mesh's pose and its closed mouth."""
   size = config.frame_size
   lo, hi = landmarks[:, :2].min(0), landmarks[:, :2].max(0)
   center = (lo + hi) / 2

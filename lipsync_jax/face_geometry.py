@@ -214,7 +214,7 @@ def closed_jaw(normalized: np.ndarray, gap: float = 0.004) -> float:
 
 
 def inner_lip_gaps(points: np.ndarray) -> np.ndarray:
-  """(9,) lower minus upper y of the inner-lip point pairs between the corners (negative: crossed)."""
+  """(9,) lower minus upper y of the inner-lip pairs between the corners (negative: crossed)."""
   p = np.asarray(points)
   return p[list(LIPS_LOWER_INNER[1:-1]), 1] - p[list(LIPS_UPPER_INNER[1:-1]), 1]
 
