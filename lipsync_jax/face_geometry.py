@@ -230,13 +230,13 @@ def close_lips(normalized: np.ndarray, gap: float = 0.004) -> np.ndarray:
   """
   jaw = _jaw_bringing(lambda j: inner_lip_gaps(deform_mouth(normalized, j)).min(), gap)
   p = deform_mouth(normalized, jaw)
+  # The opening left at each pair's x, none at the corners.
   upper, lower = list(LIPS_UPPER_INNER[1:-1]), list(LIPS_LOWER_INNER[1:-1])
-  xs = (p[upper, 0] + p[lower, 0]) / 2
-  rest = np.maximum(inner_lip_gaps(p) - gap, 0.0)
-  corners = p[[LIPS_UPPER_INNER[0], LIPS_UPPER_INNER[-1]], 0]
-  order = np.argsort(np.concatenate([xs, corners]))
-  half = np.interp(p[:, 0], np.concatenate([xs, corners])[order],
-                   np.concatenate([rest, [0.0, 0.0]])[order], left=0.0, right=0.0) / 2
+  xs = np.concatenate([(p[upper, 0] + p[lower, 0]) / 2,
+                       p[[LIPS_UPPER_INNER[0], LIPS_UPPER_INNER[-1]], 0]])
+  rest = np.concatenate([np.maximum(inner_lip_gaps(p) - gap, 0.0), [0.0, 0.0]])
+  order = np.argsort(xs)
+  half = np.interp(p[:, 0], xs[order], rest[order], left=0.0, right=0.0) / 2
   upper_lip = list(LIPS_UPPER_INNER[1:-1] + LIPS_UPPER_OUTER[1:-1] + LIPS_UPPER_MIDDLE)
   lower_lip = list(LIPS_LOWER_INNER[1:-1] + LIPS_LOWER_OUTER[1:-1] + LIPS_LOWER_MIDDLE)
   p[upper_lip, 1] += half[upper_lip]
