@@ -45,7 +45,7 @@ def main(argv):
   if train_speed._DTYPE.value:
     config.dtype = train_speed._DTYPE.value
   steps = train_speed._STEPS.value
-  seconds, gflop, (trainer, state, mesh) = train_speed.measure(config, steps)
+  seconds, gflop, _, (trainer, state, mesh) = train_speed.measure(config, steps)
   it = trainer.make_iterator(0, 0, 1)
   batch = train_speed.next_batch(it, mesh)
   if hasattr(it, "close"):

@@ -7,7 +7,10 @@ Prints, after compilation (all devices, the config's global batch):
   - this machine's practical peak measured now (benchmarks/model_speed.py: the faster of a 2048
     matmul and XLA's 3x3 convolution on 64x64x512, float32);
   - the step: seconds, samples/s, GFLOP per step from XLA's cost analysis (every jitted piece of a
-    step: StyleGAN2's D, G and lazy R1 steps), achieved GFLOP/s and the fraction of that peak;
+    step: StyleGAN2's D, G and lazy R1 steps), achieved GFLOP/s and the fraction of that peak. The
+    FLOPs are the useful ones: counted with the convolutions that run as matmuls (lips network,
+    LPIPS on small maps) in their plain form (ops.useful_flops), where the matmul form also
+    multiplies the zero padding; the step as run is counted too, for comparison;
   - with --xla_strided_baseline, the step again with XLA's own input gradient of the strided
     convolutions (encoders, SyncNet) and the per-phase form's speed-up over it;
   - with --terms, each loss term's share of the step: the step timed again with that term's weight
@@ -55,8 +58,19 @@ def _jitted_pieces(trainer):
           (trainer._jit_r1, 1.0 / trainer.config.r1_interval)]
 
 
+def step_gflop(trainer, state, batch, extra):
+  """GFLOP of one training step by XLA's cost analysis, of the functions as traced now."""
+  gflop = 0.0
+  for fn, share in _jitted_pieces(trainer):
+    cost = fn.lower(state, batch, jnp.int32(0), *extra).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    gflop += share * float(cost.get("flops", 0.0)) / 1e9
+  return gflop
+
+
 def measure(config, steps):
-  """(seconds per step, GFLOP per step, trainer, state, batch) of a config, compiled and warm."""
+  """(seconds per step, useful GFLOP per step, GFLOP of the step as it runs (with the matmul
+  forms' multiplications by padding), (trainer, state, mesh)) of a config, compiled and warm."""
   trainer = stages.make_trainer(config)
   mesh = loop.make_mesh()
   state = trainer.init_state(jax.random.key(config.seed))
@@ -68,11 +82,8 @@ def measure(config, steps):
   if hasattr(it, "close"):
     it.close()
   extra = (trainer._lpips,) if hasattr(trainer, "_lpips") else ()
-  gflop = 0.0
-  for fn, share in _jitted_pieces(trainer):
-    cost = fn.lower(state, batch, jnp.int32(0), *extra).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    gflop += share * float(cost.get("flops", 0.0)) / 1e9
+  with ops.plain_convolutions():  # the useful FLOPs: no multiplications by padding
+    gflop = step_gflop(trainer, state, batch, extra)
   for step in range(2):  # compile and warm up
     state, metrics = trainer.train_step(state, batch, step)
   jax.block_until_ready(metrics)
@@ -80,7 +91,8 @@ def measure(config, steps):
   for step in range(2, 2 + steps):
     state, metrics = trainer.train_step(state, batch, step)
   jax.block_until_ready(metrics)
-  return (time.perf_counter() - start) / steps, gflop, (trainer, state, mesh)
+  seconds = (time.perf_counter() - start) / steps
+  return seconds, gflop, step_gflop(trainer, state, batch, extra), (trainer, state, mesh)
 
 
 def next_batch(it, mesh):
@@ -127,14 +139,16 @@ def main(argv):
   peak = measure_peak(5)
   print(f"{jax.device_count()} x {jax.devices()[0].device_kind}; peak measured now: "
         f"{peak:.0f} GFLOP/s (float32)")
-  seconds, gflop, (trainer, state, mesh) = measure(config, _STEPS.value)
+  seconds, gflop, ran, (trainer, state, mesh) = measure(config, _STEPS.value)
   batch = config.batch_size
   print(f"{config.stage} (batch {batch}, {config.model.resolution}x{config.model.resolution}): "
         f"{seconds:.3f} s/step, {batch / seconds:.1f} samples/s, {gflop:.1f} GFLOP/step, "
-        f"{gflop / seconds:.1f} GFLOP/s = {100 * gflop / seconds / peak:.0f}% of peak")
+        f"{gflop / seconds:.1f} GFLOP/s = {100 * gflop / seconds / peak:.0f}% of peak "
+        f"(as run, padding's multiplications counted: {ran:.1f} GFLOP, "
+        f"{100 * ran / seconds / peak:.0f}%)")
   if _XLA_STRIDED.value:
     ops.PHASED_STRIDED_GRADIENT = False
-    s, g, _ = measure(config, _STEPS.value)
+    s, g, _, _ = measure(config, _STEPS.value)
     ops.PHASED_STRIDED_GRADIENT = True
     print(f"  with XLA's strided-convolution input gradient instead: {s:.3f} s/step, "
           f"{g:.1f} GFLOP/step, {100 * g / s / peak:.0f}% of peak; per-phase is {s / seconds:.2f}x "
@@ -146,7 +160,7 @@ def main(argv):
       without = config.copy_and_resolve_references()
       without[key] = 0.0
       try:
-        s, g, _ = measure(without, max(2, _STEPS.value // 2))
+        s, g, _, _ = measure(without, max(2, _STEPS.value // 2))
       except ValueError as e:  # e.g. the prior without any image loss
         print(f"  {key}: not measurable alone ({e})")
         continue

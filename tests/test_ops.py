@@ -195,3 +195,15 @@ def test_encoder_gradient_multiplies_no_inserted_zeros():
   hlo = jax.jit(jax.grad(loss)).lower(params).as_text()
   dilations = set(re.findall(r"lhs_dilate = \[[0-9, ]*\]", hlo))
   assert dilations == {"lhs_dilate = [1, 1]"}, dilations
+
+
+def test_useful_flops_leave_out_the_matmul_forms_multiplications_by_padding():
+  x = jnp.ones((2, 1, 1, 8), jnp.float32)  # a 1x1 map: 8 of a 3x3 kernel's 9 taps read padding
+  w = jnp.ones((3, 3, 8, 4), jnp.float32)
+  conv = lambda fn: lambda x, w: fn(x, w, (1, 1), ((1, 1), (1, 1)),  # noqa: E731
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  matmul = ops.flops_of(conv(ops.conv_as_matmul), x, w)
+  useful = ops.useful_flops(conv(ops.conv_as_matmul), x, w)
+  assert useful == ops.flops_of(conv(lax.conv_general_dilated), x, w)
+  assert useful < matmul / 4  # 2 * 8 * 4 multiply-adds a sample against 9 times that
+  assert ops.flops_of(conv(ops.conv_as_matmul), x, w) == matmul  # the matmul form again outside

@@ -8,6 +8,7 @@ encoders, the SyncNet) take their input gradient per phase too (strided_conv2d),
 insert zeros.
 """
 
+import contextlib
 import functools
 import math
 
@@ -203,11 +204,11 @@ def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dil
   kernel. For few-channel convolutions of small maps, where XLA's CPU convolution and its
   gradients run far below peak: the audio-to-lips network's three (1 -> 32 -> 64 -> 128 channels
   on 20x80 mel windows) 1.6x faster forward and backward (docs/design.md); LPIPS's VGG layers on
-  maps of 8x8 and less (lpips.conv3x3). Anything else (dilated, grouped, other layouts) goes to
-  conv_general_dilated."""
+  maps of 8x8 and less (lpips.conv3x3). Anything else (dilated, grouped, other layouts), and
+  everything inside plain_convolutions(), goes to conv_general_dilated."""
   nhwc = _is_nhwc(lhs, rhs, dimension_numbers)
   dilated = any(d != 1 for d in tuple(lhs_dilation or ()) + tuple(rhs_dilation or ()))
-  if not nhwc or dilated or feature_group_count != 1:
+  if not nhwc or dilated or feature_group_count != 1 or not _MATMUL_CONVOLUTIONS:
     return conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                                 dimension_numbers, feature_group_count, precision)
   kh, kw, c, _ = rhs.shape
@@ -325,6 +326,34 @@ def flops_of(fn, *args) -> float:
   if isinstance(cost, (list, tuple)):
     cost = cost[0]
   return float(cost.get("flops", 0.0))
+
+
+# False inside plain_convolutions(): conv_as_matmul lowers as XLA's convolution.
+_MATMUL_CONVOLUTIONS = True
+
+
+@contextlib.contextmanager
+def plain_convolutions():
+  """Functions traced inside lower conv_as_matmul as XLA convolutions, to count useful FLOPs:
+  XLA's cost analysis counts a convolution's multiply-adds where the kernel overlaps the input, a
+  matmul's all of them, the zero padding's too (8 of 9 for a 3x3 kernel on a 1x1 map). jax's
+  caches are cleared on entry and exit: a trace made outside is not reused inside, nor the other
+  way round."""
+  global _MATMUL_CONVOLUTIONS
+  jax.clear_caches()
+  _MATMUL_CONVOLUTIONS = False
+  try:
+    yield
+  finally:
+    _MATMUL_CONVOLUTIONS = True
+    jax.clear_caches()
+
+
+def useful_flops(fn, *args) -> float:
+  """flops_of the function with every convolution in its plain form (plain_convolutions): what
+  the arithmetic needs, without the multiplications by padding that the matmul forms add."""
+  with plain_convolutions():
+    return flops_of(fn, *args)
 
 
 class FullyConnected(nn.Module):
