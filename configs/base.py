@@ -33,6 +33,9 @@ def get_config():
   # scale with the host's cores: benchmarks/input_pipeline_speed.py --workers).
   c.data_threads = 8
   c.data_workers = 0
+  # Host input: the clips read kept in memory up to this many MB (input_pipeline.CachedSource; each
+  # worker process its own), for a corpus that fits (the synthetic one: about 5 MB a clip). 0: off.
+  c.data_cache_mb = 0
   # Compute dtype of the convolutions ("bfloat16" on accelerators); parameters, optimizer state,
   # styles, demodulation, normalisation statistics and losses stay float32.
   c.dtype = "float32"

@@ -250,3 +250,38 @@ def test_device_resident_audio_augmentation_matches_the_hosts(source):
   for resident, host in _resident_batches(source, config, (2, 9)):
     for k in host:
       np.testing.assert_allclose(resident[k], host[k], atol=1e-5, err_msg=k)
+
+
+class _CountingSource(list):
+  """A list of examples that counts its reads."""
+  reads = 0
+
+  def __getitem__(self, index):
+    self.reads += 1
+    return super().__getitem__(index)
+
+
+def test_a_cached_source_reads_each_clip_once_within_its_size_and_gives_the_same_batches(source):
+  examples = _CountingSource(source[i] for i in range(4))
+  sizes = [input_pipeline._example_bytes(e) for e in examples]
+  cached = input_pipeline.cached(examples, (sum(sizes[:3]) - 1) / 2**20)  # not for clips 0 to 2
+  for i in (0, 1, 0, 1, 0):
+    assert cached[i] is cached[i]
+  assert examples.reads == 2
+  cached[2]  # drops clip 1, the least recently used
+  cached[0]
+  assert examples.reads == 3
+  cached[1]
+  assert examples.reads == 4
+  with pytest.raises(ValueError, match="read-only"):
+    cached[1]["mel"][0, 0] = 0
+  config = input_pipeline.PipelineConfig(resolution=64, augment=True, audio_augment=True,
+                                         lip_windows=3, fields=("frames", "masks", "mels",
+                                         "sync_mels", "hint", "lips", "more_lips", "mouth_shape"))
+  for step in (0, 1):
+    for position in range(3):
+      want = input_pipeline.sample_example(examples, step, position, config)
+      got = input_pipeline.sample_example(cached, step, position, config)
+      for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+  assert input_pipeline.cached(examples, 0) is examples

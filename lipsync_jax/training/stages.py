@@ -8,7 +8,9 @@ from lipsync_jax import input_pipeline
 def make_trainer(config):
   from lipsync_jax.training import (adaptation_trainer, lipsync_trainer, prior_trainer,
                                     stylegan2_trainer, syncnet_trainer)
-  source = input_pipeline.open_source(config.dataset, config.data_dir, config.split)
+  source = input_pipeline.cached(
+      input_pipeline.open_source(config.dataset, config.data_dir, config.split),
+      config.get("data_cache_mb", 0))
   if config.stage == "stylegan2":
     return stylegan2_trainer.StyleGAN2Trainer(config, source)
   if config.stage == "prior":
