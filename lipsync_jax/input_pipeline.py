@@ -29,9 +29,9 @@ Batch (this host's rows, B' = B / P):
   clip_index  (B',) int32, start_frame (B',) int32  (which samples these are)
 """
 
+import collections
 import concurrent.futures
 import dataclasses
-import collections
 import multiprocessing
 import os
 import threading
@@ -492,7 +492,7 @@ class CachedSource(Sequence):
   """A source's examples kept once read, the least recently used dropped past `max_mb`: a sample
   reads a whole clip's record for its few frames (the lip-sync stage's host sample: 14 ms on a
   core, 7 of them reading, decompressing and parsing a 2.9 MB record), and a corpus that fits in
-  host memory (the synthetic one: about 3 MB a clip) is then read once. The examples are the
+  host memory (the synthetic one: about 5 MB a decoded clip) is then read once. The examples are the
   source's, made read-only. Safe across the pipeline's threads; each worker process holds its own."""
 
   def __init__(self, source: Sequence, max_mb: float):
