@@ -68,9 +68,10 @@ def step_gflop(trainer, state, batch, extra):
   return gflop
 
 
-def measure(config, steps):
+def measure(config, steps, count_as_run=False):
   """(seconds per step, useful GFLOP per step, GFLOP of the step as it runs (with the matmul
-  forms' multiplications by padding), (trainer, state, mesh)) of a config, compiled and warm."""
+  forms' multiplications by padding; with count_as_run, else None), (trainer, state, mesh)) of a
+  config, compiled and warm."""
   trainer = stages.make_trainer(config)
   mesh = loop.make_mesh()
   state = trainer.init_state(jax.random.key(config.seed))
@@ -92,7 +93,8 @@ def measure(config, steps):
     state, metrics = trainer.train_step(state, batch, step)
   jax.block_until_ready(metrics)
   seconds = (time.perf_counter() - start) / steps
-  return seconds, gflop, step_gflop(trainer, state, batch, extra), (trainer, state, mesh)
+  ran = step_gflop(trainer, state, batch, extra) if count_as_run else None
+  return seconds, gflop, ran, (trainer, state, mesh)
 
 
 def next_batch(it, mesh):
@@ -139,7 +141,7 @@ def main(argv):
   peak = measure_peak(5)
   print(f"{jax.device_count()} x {jax.devices()[0].device_kind}; peak measured now: "
         f"{peak:.0f} GFLOP/s (float32)")
-  seconds, gflop, ran, (trainer, state, mesh) = measure(config, _STEPS.value)
+  seconds, gflop, ran, (trainer, state, mesh) = measure(config, _STEPS.value, count_as_run=True)
   batch = config.batch_size
   print(f"{config.stage} (batch {batch}, {config.model.resolution}x{config.model.resolution}): "
         f"{seconds:.3f} s/step, {batch / seconds:.1f} samples/s, {gflop:.1f} GFLOP/step, "
