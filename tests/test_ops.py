@@ -184,6 +184,32 @@ def test_max_pool_3x3_stride2_matches_flax(shape):
   np.testing.assert_allclose(vjp(dy)[0], ref_vjp(dy)[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("shape,groups,dtype", [((2, 5, 7, 64), 32, None), ((3, 4, 4, 8), 8, None),
+                                                 ((2, 6, 3, 32), 4, jnp.bfloat16)])
+def test_group_norm_matches_flax(shape, groups, dtype):
+  """The same parameters, values and gradients as nn.GroupNorm (the audio encoder's and SyncNet's
+  checkpoints load into it), computed without flax's (..., groups, channels) reshape."""
+  import flax.linen as nn
+  rng = np.random.default_rng(6)
+  x = jnp.asarray(rng.normal(size=shape) * 3 + 1, dtype or jnp.float32)
+  ours, ref = ops.GroupNorm(groups, dtype=dtype), nn.GroupNorm(num_groups=groups, dtype=dtype)
+  params = ref.init(jax.random.PRNGKey(0), x)
+  assert (jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(0), x)) ==
+          jax.tree.map(jnp.shape, params))
+  params = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+  y, vjp = jax.vjp(lambda p, x: ours.apply(p, x), params, x)
+  ref_y, ref_vjp = jax.vjp(lambda p, x: ref.apply(p, x), params, x)
+  assert y.dtype == ref_y.dtype
+  tol = 1e-5 if dtype is None else 2e-2
+  np.testing.assert_allclose(y.astype(np.float32), ref_y.astype(np.float32), atol=tol, rtol=tol)
+  dy = jnp.asarray(rng.normal(size=shape), y.dtype)
+  for got, want in zip(jax.tree.leaves(vjp(dy)), jax.tree.leaves(ref_vjp(dy))):
+    np.testing.assert_allclose(got.astype(np.float32), want.astype(np.float32),
+                               atol=10 * tol, rtol=10 * tol)
+  with pytest.raises(ValueError, match="12 channels do not split into 8 groups"):
+    ops.GroupNorm(8).init(jax.random.PRNGKey(0), jnp.zeros((1, 2, 2, 12)))
+
+
 def test_encoder_gradient_multiplies_no_inserted_zeros():
   """XLA computes a strided convolution's input gradient as a convolution of the output gradient
   with zeros inserted between its samples (lhs dilation); the encoders' convolutions use the

@@ -94,7 +94,7 @@ class _SEBasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    norm = lambda name: nn.GroupNorm(num_groups=min(32, self.features), name=name)  # noqa: E731
+    norm = lambda name: ops.GroupNorm(min(32, self.features), name=name)  # noqa: E731
     y = nn.relu(norm("norm1")(_conv(self.features, 3, self.stride, False, self.dtype, "conv1")(x)))
     y = norm("norm2")(_conv(self.features, 3, 1, False, self.dtype, "conv2")(y))
     s = y.mean(axis=(1, 2))
@@ -117,7 +117,7 @@ class AudioEncoder(nn.Module):
     """mel: (N, 20, 80) log-mel windows -> audio codes a (N, num_ws, w_dim)."""
     x = mel[..., None].astype(jnp.float32)
     x = _conv(self.widths[0], 3, 1, False, self.dtype, "stem")(x)
-    x = nn.GroupNorm(num_groups=32, name="stem_norm")(x)
+    x = ops.GroupNorm(32, name="stem_norm")(x)
     x = nn.PReLU(name="stem_prelu")(x)
     x = ops.max_pool_3x3_stride2(x)
     for stage, width in enumerate(self.widths):

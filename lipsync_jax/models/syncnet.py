@@ -41,7 +41,7 @@ def _pooled_stages(x, plan, dtype, motion_frames=0):
     else:
       x = nn.Conv(features, (3, 3), stride, padding=1, dtype=dtype, name=f"conv{i}",
                   conv_general_dilated=ops.conv_general_dilated)(x)
-    x = nn.relu(nn.GroupNorm(num_groups=min(32, features), dtype=dtype, name=f"norm{i}")(x))
+    x = nn.relu(ops.GroupNorm(min(32, features), dtype=dtype, name=f"norm{i}")(x))
   return x.astype(jnp.float32).mean(axis=(1, 2))
 
 
