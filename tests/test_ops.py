@@ -55,6 +55,25 @@ def test_polyphase_transposed_conv_matches_definition():
                              _ref_conv_transpose(x, w), atol=1e-4)
 
 
+def test_polyphase_transposed_conv_gradients_match_xla():
+  """Its kernel gradient, one matmul of shifted views on CPU (ops._valid_conv), against XLA's
+  gradient of the same transposed convolution written as a convolution with inserted zeros."""
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=(3, 6, 5, 4)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(3, 3, 4, 2)), jnp.float32)
+  ref = lambda x, w: lax.conv_general_dilated(  # noqa: E731
+      x, w[::-1, ::-1], (1, 1), ((2, 2), (2, 2)), lhs_dilation=(2, 2),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  y, vjp = jax.vjp(ops.conv_transpose_stride2, x, w)
+  ref_y, ref_vjp = jax.vjp(ref, x, w)
+  np.testing.assert_allclose(y, ref_y, atol=1e-4)
+  dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+  for got, want in zip(vjp(dy), ref_vjp(dy)):
+    np.testing.assert_allclose(got, want, atol=1e-4)
+  kernel_grad = jax.grad(lambda w: jnp.sum(ops.conv_transpose_stride2(x, w) * dy))
+  assert "dot_general" in jax.jit(kernel_grad).lower(w).as_text()  # the matmul form ran
+
+
 def _per_sample_modconv(x, weight, styles, up, demodulate=True):
   """stylegan2's fused path: a modulated (and demodulated) weight per sample, one conv each."""
   outs = []
