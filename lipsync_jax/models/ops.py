@@ -123,7 +123,6 @@ def _valid_conv_bwd(residuals, dy):
   x, w = residuals
   kh, kw, c, o = w.shape
   ho, wo = dy.shape[1:3]
-  _, vjp = jax.vjp(conv2d, x, w)
 
   def views_matmul(x, dy):
     views = jnp.concatenate([x[:, i:i + ho, j:j + wo] for i in range(kh) for j in range(kw)], -1)
@@ -131,8 +130,11 @@ def _valid_conv_bwd(residuals, dy):
                     preferred_element_type=jnp.float32)
     return dw.reshape(w.shape).astype(w.dtype)
 
-  dw = lax.platform_dependent(x, dy, cpu=views_matmul, default=lambda x, dy: vjp(dy)[1])
-  return vjp(dy)[0], dw
+  def xla_kernel_gradient(x, dy):
+    return jax.vjp(lambda w: conv2d(x, w), w)[1](dy)[0]
+
+  dx = jax.vjp(lambda x: conv2d(x, w), x)[1](dy)[0]
+  return dx, lax.platform_dependent(x, dy, cpu=views_matmul, default=xla_kernel_gradient)
 
 
 _valid_conv.defvjp(_valid_conv_fwd, _valid_conv_bwd)
