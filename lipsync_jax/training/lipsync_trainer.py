@@ -50,8 +50,8 @@ def load_pretrained_model(workdir, params, consts):
   missing = sorted(set(params) - set(tree["params"]))
   if missing:
     logging.info("%s has no %s: initialised", workdir, ", ".join(missing))
-    tree["params"] = {**tree["params"], **{k: params[k] for k in missing}}
-  if shapes(tree["params"]) != shapes(params):
+    tree["params"] = {**tree["params"], **{k: jax.device_get(params[k]) for k in missing}}
+  if shapes(tree["params"]) != shapes(jax.device_get(params)):
     raise ValueError(f"{workdir}: its model's parameters differ in shape from this config's "
                      "model (resolution, channels, w_dim or code_dim)")
   return tree["params"], tree["consts"]

@@ -15,7 +15,6 @@ exits; a non-finite loss stops the run with the step named.
 """
 
 import dataclasses
-import functools
 import os
 import signal
 import time
@@ -150,11 +149,7 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
   writer, report = _writer_and_progress(workdir, config.num_steps, config.get("log_every", 50))
   checkpoints = ckpt.Checkpoints(workdir, config.get("keep_checkpoints", 3))
 
-  resuming = checkpoints.latest_step() is not None
-  # A resumed run needs the state's shapes alone: initialising it would compile and run the
-  # models' init (10 s or more per model) for values the checkpoint replaces.
-  init = functools.partial(jax.eval_shape, trainer.init_state) if resuming else trainer.init_state
-  state = init(jax.random.key(config.seed))
+  state = trainer.init_state(jax.random.key(config.seed))
   shardings = jax.tree_util.tree_map(lambda _: replicated(mesh), state)
   trainer.setup(mesh, shardings)
   start = 0
@@ -164,7 +159,7 @@ def run(trainer, config, workdir: str, mesh=None) -> LoopResult:
     start = int(data_state["step"])
     logging.info("resumed from step %d", start)
   else:
-    if resuming:
+    if checkpoints.latest_step() is not None:
       raise ckpt.CheckpointError(f"{checkpoints.directory}: no checkpoint restores (each is "
                                  "reported above); move the folder away to start afresh")
     state = place_state(state, shardings)
