@@ -125,7 +125,7 @@ def _valid_conv_bwd(residuals, dy):
   ho, wo = dy.shape[1:3]
 
   def views_matmul(x, dy):
-    views = jnp.concatenate([x[:, i:i + ho, j:j + wo] for i in range(kh) for j in range(kw)], -1)
+    views = _window_views(x, kh, kw, ho, wo)
     dw = jnp.matmul(views.reshape(-1, kh * kw * c).T, dy.reshape(-1, o),
                     preferred_element_type=jnp.float32)
     return dw.reshape(w.shape).astype(w.dtype)
@@ -253,10 +253,15 @@ def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dil
   (top, bottom), (left, right) = padding
   x = jnp.pad(lhs, ((0, 0), (top, bottom), (left, right), (0, 0)))
   ho, wo = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
-  views = [x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
-           for i in range(kh) for j in range(kw)]  # ordered like the kernel's (kh, kw, c)
-  return jnp.matmul(jnp.concatenate(views, axis=-1), rhs.reshape(kh * kw * c, -1),
+  return jnp.matmul(_window_views(x, kh, kw, ho, wo, sh, sw), rhs.reshape(kh * kw * c, -1),
                     precision=precision)
+
+
+def _window_views(x, kh, kw, ho, wo, sh=1, sw=1):
+  """The kh * kw shifted (and strided) (ho, wo) views of NHWC x a kernel window sees, stacked on
+  channels in the order of an HWIO kernel's (kh, kw, c)."""
+  return jnp.concatenate([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+                          for i in range(kh) for j in range(kw)], axis=-1)
 
 
 def _max_pool_axis(x, axis):
