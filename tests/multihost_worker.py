@@ -20,6 +20,7 @@ import time
 import traceback
 
 import jax
+from jax._src import cache_key
 
 from configs import adaptation, lipsync, prior, stylegan2, syncnet
 from lipsync_jax import checkpoints
@@ -78,8 +79,17 @@ def wait_for_stages(workdir, names):
     time.sleep(1)
 
 
+def share_compiled_steps():
+  """Process 0 compiles and the others load its executables (jax_share_binary_between_hosts), as
+  on a GPU pod. JAX keys an executable by the devices' topology, whose fingerprint on CPU differs
+  between processes: keyed by the devices' kinds instead, both processes ask for the same key."""
+  cache_key._hash_accelerator_config = cache_key._hash_devices
+  jax.config.update("jax_share_binary_between_hosts", True)
+
+
 def main(tfds_dir, target, workdir, pretrained_dir, stops):
   loop.initialize_distributed("JAX_COORDINATOR_ADDRESS" in os.environ)
+  share_compiled_steps()
   report = {"process_count": jax.process_count(), "device_count": jax.device_count(),
             "stages": {}}
   for name, config in stage_configs(tfds_dir, target, pretrained_dir):

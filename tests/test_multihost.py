@@ -39,10 +39,10 @@ def _start_workers(args, num_processes, devices, log_dir):
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
              XLA_FLAGS=("--xla_backend_optimization_level=0 "
                         f"--xla_force_host_platform_device_count={devices}"),
-             # A persistent compilation cache for the run: a resumed stage's process 0 reuses the
-             # executables its first run compiled, as a restarted pod job does with a cache
-             # directory (JAX writes it from process 0 only; process 1's keys differ, it
-             # recompiles).
+             # A persistent compilation cache for the run: a resumed stage reuses the executables
+             # its first run compiled, as a restarted pod job does with a cache directory (JAX
+             # writes it from process 0; process 1 reads it, or is sent process 0's executables:
+             # multihost_worker.share_compiled_steps).
              JAX_COMPILATION_CACHE_DIR=os.path.join(log_dir, f"jax_cache_{num_processes}"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   if num_processes > 1:
