@@ -1,6 +1,7 @@
 """Shared fixtures. Before jax is imported anywhere in the test session XLA gets 8 host devices, its
 CPU code generation at -O0 and a compilation cache for the session. The suite is bound by XLA's
-compile time, not by run time: -O0 halves it (3 model tests: 94 s -> 48 s), and tests and the
+compile time, not by run time: -O0 halves it (3 model tests: 94 s -> 48 s), XLA's older fusion
+code generator halves it again (the tiny StyleGAN2 G step: 10-12 s -> 5-5.6 s), and tests and the
 training runs they start as subprocesses compile the same steps again and again (a subprocess's
 syncnet.py:tiny run: 58 s cold, 21 s warm)."""
 
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + TEST_XLA_FLAGS +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("GLOG_minloglevel", "2")

@@ -16,6 +16,8 @@ import time
 import jax
 import numpy as np
 
+import conftest
+
 from configs import adaptation, lipsync, prior, stylegan2, syncnet
 from lipsync_jax import checkpoints
 
@@ -37,7 +39,7 @@ def _free_port() -> int:
 def _start_workers(args, num_processes, devices, log_dir):
   """The worker in `num_processes` processes of `devices` CPU devices each: [(process, log)]."""
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=("--xla_backend_optimization_level=0 "
+             XLA_FLAGS=(f"{conftest.TEST_XLA_FLAGS} "
                         f"--xla_force_host_platform_device_count={devices}"),
              # A persistent compilation cache for the run: a resumed stage reuses the executables
              # its first run compiled, as a restarted pod job does with a cache directory (JAX

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import conftest
+
 from configs import adaptation, stylegan2, syncnet
 from lipsync_jax import checkpoints, syncnet_check
 from lipsync_jax.training import common, loop, stages
@@ -461,7 +463,7 @@ def _train_cmd(tfds_dir, workdir, steps):
 
 def _env():
   env = dict(os.environ)
-  env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"  # conftest's flags, but one CPU device
+  env["XLA_FLAGS"] = conftest.TEST_XLA_FLAGS  # conftest's flags, but one CPU device
   return env
 
 
