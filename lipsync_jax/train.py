@@ -35,6 +35,7 @@ def main(argv):
   if not _VERBOSE.value:
     logging.get_absl_handler().addFilter(_quiet_orbax)
   loop.initialize_distributed(config.distributed)
+  loop.use_compilation_cache(config.get("compilation_cache_dir", ""))
   try:
     result = loop.run(stages.make_trainer(config), config, _WORKDIR.value)
   except (FileNotFoundError, checkpoints.CheckpointError) as e:

@@ -471,12 +471,26 @@ def _final_params(workdir):
   return checkpoints.load_tree(str(workdir))["params"]
 
 
+def _compiled(cache):
+  """The initialisations and steps in a compilation cache directory."""
+  return sorted(p.name for p in cache.iterdir() if p.name.startswith(("jit_init", "jit__step")))
+
+
 def test_kill_then_resume_matches_an_uninterrupted_run(tfds_dir, tmp_path):
-  steps = 6
-  r = subprocess.run(_train_cmd(tfds_dir, tmp_path / "straight", steps), cwd=REPO, env=_env(),
-                     capture_output=True, text=True)
+  # The runs keep their compiled programs in config.compilation_cache_dir (not the test session's
+  # cache): the killed and the resumed run load what the first one compiled.
+  steps, cache = 6, tmp_path / "xla_cache"
+  env = {k: v for k, v in _env().items() if k != "JAX_COMPILATION_CACHE_DIR"}
+  env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  cmd = lambda workdir: _train_cmd(tfds_dir, workdir, steps) + [  # noqa: E731
+      f"--config.compilation_cache_dir={cache}"]
+  r = subprocess.run(cmd(tmp_path / "straight"), cwd=REPO, env=env, capture_output=True,
+                     text=True)
   assert r.returncode == 0, r.stderr[-2000:]
-  proc = subprocess.Popen(_train_cmd(tfds_dir, tmp_path / "killed", steps), cwd=REPO, env=_env(),
+  compiled = _compiled(cache)
+  assert any(n.startswith("jit_init") for n in compiled), compiled
+  assert any(n.startswith("jit__step") for n in compiled), compiled
+  proc = subprocess.Popen(cmd(tmp_path / "killed"), cwd=REPO, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 300
   ckpt = tmp_path / "killed" / "checkpoints"
@@ -486,10 +500,10 @@ def test_kill_then_resume_matches_an_uninterrupted_run(tfds_dir, tmp_path):
   proc.wait()
   saved = [int(p.name) for p in ckpt.iterdir() if p.name.isdigit()]
   assert saved and max(saved) < steps, saved
-  r = subprocess.run(_train_cmd(tfds_dir, tmp_path / "killed", steps), cwd=REPO, env=_env(),
-                     capture_output=True, text=True)
+  r = subprocess.run(cmd(tmp_path / "killed"), cwd=REPO, env=env, capture_output=True, text=True)
   assert r.returncode == 0, r.stderr[-2000:]
   assert "resumed from step" in r.stderr
+  assert _compiled(cache) == compiled  # loaded, not compiled again
   assert _leaves_equal(_final_params(tmp_path / "straight"), _final_params(tmp_path / "killed"))
 
 

@@ -50,7 +50,7 @@ class PriorTrainer(common.DecoderSteps):
     r = self.config.model.resolution
     k_model, k_noise = jax.random.split(rng)
     frames = jnp.zeros((1, 5, r, r, 3))
-    variables = jax.jit(self.model.init)({"params": k_model, "noise": k_noise}, frames,
+    variables = common.jit_init(self.model.init)({"params": k_model, "noise": k_noise}, frames,
                                          jnp.zeros((1, 5, 20, 80)), frames[:, 0])
     params = variables["params"]
     consts = {"w_avg": variables["w_avg"], "noise_const": variables["noise_const"],

@@ -33,9 +33,9 @@ class StyleGAN2Trainer:
 
   def init_state(self, rng):
     k_g, k_d = jax.random.split(rng)
-    gv = jax.jit(lambda k: stylegan2.init_generator_variables(self.g, k))(k_g)
+    gv = common.jit_init(lambda k: stylegan2.init_generator_variables(self.g, k))(k_g)
     r = self.config.model.resolution
-    dp = jax.jit(self.d.init)(k_d, jnp.zeros((self.config.mbstd_group, r, r, 3)))["params"]
+    dp = common.jit_init(self.d.init)(k_d, jnp.zeros((self.config.mbstd_group, r, r, 3)))["params"]
     g_ema = jax.tree_util.tree_map(jnp.copy, gv["params"])  # its own buffers: states are donated
     return {"g_params": gv["params"], "g_ema": g_ema, "w_avg": gv["w_avg"],
             "noise_const": gv["noise_const"], "d_params": dp, "g_opt": self.g_tx.init(gv["params"]),

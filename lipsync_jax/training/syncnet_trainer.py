@@ -34,7 +34,7 @@ class SyncNetTrainer:
   def init_state(self, rng):
     r = self.config.model.resolution
     frames = jnp.zeros((1, 5, r, r, 3))
-    params = jax.jit(self.model.init)(rng, frames, jnp.zeros((1, 20, 80)))["params"]
+    params = common.jit_init(self.model.init)(rng, frames, jnp.zeros((1, 20, 80)))["params"]
     return {"params": params, "opt_state": self.tx.init(params), "rng": loop.key_data(rng)}
 
   def make_iterator(self, start_step, process_index, process_count):
