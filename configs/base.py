@@ -18,8 +18,8 @@ def get_config():
   c.log_every = 50
   c.image_every = 500
   c.distributed = False  # jax.distributed.initialize() for multi-host runs
-  # XLA's compiled programs kept here: a resumed run loads them instead of compiling (the proof128
-  # lip-sync run's first step: see README). "": off. Safe to delete at any time.
+  # XLA's compiled programs kept here (train.py): a resumed or restarted run loads its init and
+  # steps instead of compiling them again. "": off. Safe to delete at any time.
   c.compilation_cache_dir = "~/.cache/lipsync_jax/xla"
   c.mask = "pose"  # pose | rect
   # Each sample's own audio heard with another vocal tract (1 +- audio_warp) and level (+-

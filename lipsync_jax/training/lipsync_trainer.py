@@ -115,13 +115,14 @@ class LipSyncTrainer(common.DecoderSteps):
     pretrained_sync = self._load_syncnet()  # checked first: a wrong one fails before any init
     frames = jnp.zeros((1, 5, r, r, 3))
     variables = common.jit_init(self.model.init)({"params": k_model, "noise": k_noise}, frames,
-                                         jnp.zeros((1, 5, 20, 80)), frames[:, 0])
+                                                 jnp.zeros((1, 5, 20, 80)), frames[:, 0])
     params = variables["params"]
     consts = {"w_avg": variables["w_avg"], "noise_const": variables["noise_const"],
               "shape_stats": variables["shape_stats"]}
     sync_params = pretrained_sync
     if sync_params is None:
-      sync_params = common.jit_init(self.sync.init)(k_sync, frames, jnp.zeros((1, 20, 80)))["params"]
+      sync_params = common.jit_init(self.sync.init)(k_sync, frames,
+                                                    jnp.zeros((1, 20, 80)))["params"]
     if cfg.get("pretrained_stylegan"):
       params, consts = load_pretrained_stylegan(cfg.pretrained_stylegan, params, consts)
     if pretrained:

@@ -51,7 +51,7 @@ class PriorTrainer(common.DecoderSteps):
     k_model, k_noise = jax.random.split(rng)
     frames = jnp.zeros((1, 5, r, r, 3))
     variables = common.jit_init(self.model.init)({"params": k_model, "noise": k_noise}, frames,
-                                         jnp.zeros((1, 5, 20, 80)), frames[:, 0])
+                                                 jnp.zeros((1, 5, 20, 80)), frames[:, 0])
     params = variables["params"]
     consts = {"w_avg": variables["w_avg"], "noise_const": variables["noise_const"],
               "shape_stats": mouth_shape_stats(self.source)}
