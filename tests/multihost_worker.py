@@ -6,8 +6,8 @@ checkpointed at steps 2 and 3, with summaries at step 2.
 STOPS: "3" trains each stage straight to step 3; "2,3" stops at step 2 and resumes from that
 checkpoint to step 3. Lip-sync starts from PRETRAINED_DIR/prior and adaptation from
 PRETRAINED_DIR/lipsync and PRETRAINED_DIR/syncnet, as users chain stages. PRETRAINED_DIR may be
-another worker's WORKDIR (a run on other devices and processes): this one then waits for the
-stages it needs there.
+another worker's WORKDIR (a run on other devices and processes): this one then runs each stage
+once that worker has finished it, and loads the executables it compiled (share_compiled_steps).
 Distributed when JAX_COORDINATOR_ADDRESS is set (with JAX_NUM_PROCESSES and JAX_PROCESS_ID), as
 `python -m lipsync_jax.train --config.distributed=True` is. Each process writes
 WORKDIR/process_<i>.json after each stage: its losses at each step and a digest of the state.
@@ -82,8 +82,13 @@ def wait_for_stages(workdir, names):
 def share_compiled_steps():
   """Process 0 compiles and the others load its executables (jax_share_binary_between_hosts), as
   on a GPU pod. JAX keys an executable by the devices' topology, whose fingerprint on CPU differs
-  between processes: keyed by the devices' kinds instead, both processes ask for the same key."""
+  between processes: keyed by the devices' kinds instead, both processes ask for the same key.
+  Without the device assignment in the key too (as JAX keys on GPU), 2 processes of 2 devices load
+  what 1 process of 4 compiled: the same program, whose collectives run over gloo instead."""
   cache_key._hash_accelerator_config = cache_key._hash_devices
+  hash_options = cache_key._hash_serialized_compile_options
+  cache_key._hash_serialized_compile_options = lambda hash_obj, options, **_: hash_options(
+      hash_obj, options, strip_device_assignment=True)
   jax.config.update("jax_share_binary_between_hosts", True)
 
 
@@ -93,7 +98,9 @@ def main(tfds_dir, target, workdir, pretrained_dir, stops):
   report = {"process_count": jax.process_count(), "device_count": jax.device_count(),
             "stages": {}}
   for name, config in stage_configs(tfds_dir, target, pretrained_dir):
-    wait_for_stages(pretrained_dir, PRETRAINED.get(name, ()))
+    # A run beside another (PRETRAINED_DIR) follows it a stage behind and loads its executables.
+    follows = (name,) if pretrained_dir != workdir else ()
+    wait_for_stages(pretrained_dir, PRETRAINED.get(name, ()) + follows)
     losses, seconds = [], []
     for num_steps in map(int, stops.split(",")):
       start = time.perf_counter()

@@ -41,11 +41,12 @@ def _start_workers(args, num_processes, devices, log_dir):
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
              XLA_FLAGS=(f"{conftest.TEST_XLA_FLAGS} "
                         f"--xla_force_host_platform_device_count={devices}"),
-             # A persistent compilation cache for the run: a resumed stage reuses the executables
-             # its first run compiled, as a restarted pod job does with a cache directory (JAX
-             # writes it from process 0; process 1 reads it, or is sent process 0's executables:
+             # A persistent compilation cache for both runs: a resumed stage reuses the executables
+             # its first run compiled, as a restarted pod job does with a cache directory, and the
+             # two-process run loads what the one-process run compiled (JAX writes it from process
+             # 0; process 1 reads it, or is sent process 0's executables:
              # multihost_worker.share_compiled_steps).
-             JAX_COMPILATION_CACHE_DIR=os.path.join(log_dir, f"jax_cache_{num_processes}"),
+             JAX_COMPILATION_CACHE_DIR=os.path.join(log_dir, "jax_cache"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   if num_processes > 1:
     env.update(JAX_COORDINATOR_ADDRESS=f"localhost:{_free_port()}",
@@ -89,9 +90,9 @@ def test_two_processes_train_every_stage_as_one_does(tfds_dir, prepared_dir, tmp
   assert glob.glob(target)
   one, two = str(tmp_path / "one"), str(tmp_path / "two")
   devices = 2 * DEVICES_PER_PROCESS
-  # Side by side: one process straight to step 3, and two stopped at step 2 and resumed, whose
-  # lip-sync and adaptation start from the one-process run's checkpoints (saved on other devices),
-  # as a pod run starts from stages trained on one machine.
+  # Side by side: one process straight to step 3, and two stopped at step 2 and resumed, a stage
+  # behind, whose lip-sync and adaptation start from the one-process run's checkpoints (saved on
+  # other devices), as a pod run starts from stages trained on one machine.
   _wait(_start_workers([tfds_dir, target, one, one, "3"], 1, devices, str(tmp_path)) +
         _start_workers([tfds_dir, target, two, one, "2,3"], 2, DEVICES_PER_PROCESS, str(tmp_path)))
 
