@@ -19,7 +19,8 @@ def get_config():
   c.image_every = 500
   c.distributed = False  # jax.distributed.initialize() for multi-host runs
   # XLA's compiled programs kept here (train.py): a resumed or restarted run loads its init and
-  # steps instead of compiling them again. "": off. Safe to delete at any time.
+  # steps instead of compiling them again. "": off. Safe to delete at any time. The same folder as
+  # infer's and evaluate's --compilation_cache_dir (backends.COMPILATION_CACHE_DIR).
   c.compilation_cache_dir = "~/.cache/lipsync_jax/xla"
   c.mask = "pose"  # pose | rect
   # Each sample's own audio heard with another vocal tract (1 +- audio_warp) and level (+-

@@ -11,6 +11,18 @@ import zipfile
 import jax
 import numpy as np
 
+# Where the CLIs keep XLA's compiled programs by default (training, inference, evaluation).
+COMPILATION_CACHE_DIR = "~/.cache/lipsync_jax/xla"
+
+
+def use_compilation_cache(directory: str):
+  """Keeps XLA's compiled programs in `directory` (JAX's persistent compilation cache): a resumed or
+  restarted run, or the next inference with the same model and batch size, loads them instead of
+  compiling them again. "" (or a cache already set, e.g. by JAX_COMPILATION_CACHE_DIR) leaves JAX's
+  setting as it is. Multi-host: only process 0 writes it, so give a directory every host reads."""
+  if directory and not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory))
+
 
 class Backend:
   """Runs the four model functions (lipsync_jax.export) on numpy inputs.

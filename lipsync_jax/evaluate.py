@@ -388,11 +388,14 @@ def main(argv=None):
                  help="lip mask (default: the one the model was trained with)")
   p.add_argument("--output_dir", required=True,
                  help="where report.json, report.md and mouths.png are written")
+  p.add_argument("--compilation_cache_dir", default=backends.COMPILATION_CACHE_DIR,
+                 help="keeps XLA's compiled model here for the next run ('': off)")
   p.add_argument("--quiet", action="store_true", help="no progress bar")
   p.add_argument("--verbose", action="store_true", help="show MediaPipe's start-up messages")
   args = p.parse_args(argv)
   face_mesh.set_verbose(args.verbose)
   face_mesh.native_stderr_to_null()
+  backends.use_compilation_cache(args.compilation_cache_dir)
   outputs = [os.path.join(args.output_dir, n) for n in ("mouths.png", "report.json", "report.md")]
   with fileio.stop_on_signals("evaluate", fileio.outputs_note(*outputs)):
     try:

@@ -78,6 +78,8 @@ def parse_args(argv):
                  help="omit the visible 'AI-generated' label (the invisible watermark and the "
                       "metadata stay)")
   p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
+  p.add_argument("--compilation_cache_dir", default=backends.COMPILATION_CACHE_DIR,
+                 help="keeps XLA's compiled model here for the next run ('': off)")
   p.add_argument("--quiet", action="store_true", help="no progress bar")
   p.add_argument("--verbose", action="store_true", help="show MediaPipe's start-up messages")
   args = p.parse_args(argv)
@@ -94,6 +96,7 @@ def main(argv=None):
   args = parse_args(argv)
   face_mesh.set_verbose(args.verbose)
   face_mesh.native_stderr_to_null()
+  backends.use_compilation_cache(args.compilation_cache_dir)
   options = inference.Options(
       batch_size=args.batch_size, fps=args.fps, pads=tuple(args.pads), mask=args.mask,
       reference_frame=args.reference_frame, smooth_radius=args.smooth_radius,

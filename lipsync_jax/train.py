@@ -13,7 +13,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lipsync_jax import checkpoints
+from lipsync_jax import backends, checkpoints
 from lipsync_jax.training import loop, stages
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
@@ -35,7 +35,7 @@ def main(argv):
   if not _VERBOSE.value:
     logging.get_absl_handler().addFilter(_quiet_orbax)
   loop.initialize_distributed(config.distributed)
-  loop.use_compilation_cache(config.get("compilation_cache_dir", ""))
+  backends.use_compilation_cache(config.get("compilation_cache_dir", ""))
   try:
     result = loop.run(stages.make_trainer(config), config, _WORKDIR.value)
   except (FileNotFoundError, checkpoints.CheckpointError) as e:

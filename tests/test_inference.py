@@ -24,8 +24,8 @@ def _env():
   return env
 
 
-def _cli(*args, **kw):
-  return subprocess.run([sys.executable, *args], cwd=REPO, env=_env(), capture_output=True,
+def _cli(*args, env=None, **kw):
+  return subprocess.run([sys.executable, *args], cwd=REPO, env=env or _env(), capture_output=True,
                         text=True, timeout=600, **kw)
 
 
@@ -146,10 +146,16 @@ def test_faceless_frames_pass_through_and_video_loops(backend, short_video, clip
 
 
 def test_infer_cli_checkpoint_and_exported(workdir, clips, tmp_path):
-  out = tmp_path / "ckpt.mp4"
+  out, cache = tmp_path / "ckpt.mp4", tmp_path / "xla_cache"
+  # Its own compilation cache (not the test session's): the model's functions are kept there.
+  env = {k: v for k, v in _env().items() if k != "JAX_COMPILATION_CACHE_DIR"}
+  env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
   r = _cli("-m", "lipsync_jax.infer", "--checkpoint", workdir, "--video", clips["held_out"],
-           "--audio", clips["other"], "--output", str(out), "--quiet", "--batch_size", "4")
+           "--audio", clips["other"], "--output", str(out), "--quiet", "--batch_size", "4",
+           "--compilation_cache_dir", str(cache), env=env)
   assert r.returncode == 0, r.stderr
+  kept = {p.name.split("-")[0] for p in cache.iterdir()}
+  assert {"jit_encode_reference", "jit_audio_w", "jit_decode"} <= kept, kept
   info = media.probe(str(out))
   n_audio = len(media.read_audio(clips["other"], 16_000))
   assert info["has_audio"] and info["frames"] == round(n_audio / 640)

@@ -43,15 +43,6 @@ def initialize_distributed(enabled: bool):
                jax.local_device_count(), jax.device_count())
 
 
-def use_compilation_cache(directory: str):
-  """Keeps XLA's compiled programs in `directory` (JAX's persistent compilation cache): a resumed or
-  restarted run loads its initialisation and steps instead of compiling them again. "" (or a
-  cache already set, e.g. by JAX_COMPILATION_CACHE_DIR) leaves JAX's setting as it is. Multi-host:
-  only process 0 writes it, so give a directory every host reads (a bucket)."""
-  if directory and not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory))
-
-
 def make_mesh(devices=None):
   """A 1-D data-parallel mesh over all (or the given) devices."""
   devices = list(devices if devices is not None else jax.devices())
